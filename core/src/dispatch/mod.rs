@@ -1,0 +1,1 @@
+//! Command dispatcher (in progress).
