@@ -13,6 +13,8 @@
 pub mod dispatch;
 mod executor;
 mod id;
+pub mod transport;
 
 pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};
+pub use transport::Transport;
