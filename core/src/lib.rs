@@ -7,14 +7,45 @@
 //!
 //! Applications normally depend on an adapter (`monitor-tokio`,
 //! `monitor-smol`, `monitor-async-std`); someone with a home-grown runtime
-//! implements [`Executor`] and uses this crate directly.
+//! implements [`Executor`] and uses this crate directly:
+//!
+//! ```
+//! use monitor_core::{BoxedFuture, Executor, Spawner, TaskIntrospect, TaskRegistry};
+//!
+//! #[derive(Debug)]
+//! struct ThreadPerTask;
+//! impl Executor for ThreadPerTask {
+//!     fn spawn(&self, future: BoxedFuture) {
+//!         std::thread::spawn(move || futures_lite::future::block_on(future));
+//!     }
+//! }
+//!
+//! let registry = TaskRegistry::new();
+//! let spawner = Spawner::new(ThreadPerTask, registry.clone());
+//! let sleeper = spawner.task().name("sleeper").spawn(std::future::pending::<()>());
+//! assert_eq!(registry.task(sleeper.id()).unwrap().name.as_deref(), Some("sleeper"));
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for how the pieces fit together.
 #![deny(missing_docs)]
 
+mod clock;
 pub mod dispatch;
+mod error;
 mod executor;
+pub mod format;
 mod id;
+mod introspect;
+mod registry;
+mod spawn;
+mod task;
 pub mod transport;
 
+pub use error::MonitorError;
 pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};
+pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
+pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
+pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
+pub use task::{Cancelled, CancelledBy, Instrumented, TaskEnd, TaskState, current_task};
 pub use transport::Transport;

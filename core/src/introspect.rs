@@ -1,0 +1,312 @@
+//! Reading the registry: the [`TaskIntrospect`] trait and its snapshots.
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::{
+    MonitorError, TaskId,
+    task::{TaskEnd, TaskState},
+};
+
+/// A point-in-time copy of one task's record.
+///
+/// Serializes to the JSON object the console's `--json` output uses:
+///
+/// ```json
+/// {"id":7,"name":"ticker","state":"idle","location":"src/main.rs:12:5",
+///  "parent":3,"polls":41,"busy_ns":120000,"age_ns":9000000000,
+///  "poll_ns":null,"thread":null,"persistent":false}
+/// ```
+///
+/// Terminated tasks also carry `ended` (`{"reason":"panicked","message":"…"}`
+/// or `{"reason":"cancelled","by":"request"}` or `{"reason":"completed"}`)
+/// and `ended_ago_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TaskSnapshot {
+    /// The task's id.
+    pub id: TaskId,
+    /// The name given at spawn, if any.
+    pub name: Option<String>,
+    /// Where the task is in its life.
+    pub state: TaskState,
+    /// Where the task was spawned, as `file:line:column`.
+    pub location: String,
+    /// The tracked task that spawned this one, if any.
+    pub parent: Option<TaskId>,
+    /// How many times the task has been polled.
+    pub polls: u64,
+    /// Total time spent inside `poll`, including a poll in progress.
+    pub busy_ns: u64,
+    /// Time since the task was spawned (for terminated tasks: its lifetime).
+    pub age_ns: u64,
+    /// While the task is `Running`: how long the current poll has lasted.
+    pub poll_ns: Option<u64>,
+    /// While the task is `Running`: the thread polling it.
+    pub thread: Option<String>,
+    /// Whether the task stays in the terminated history regardless of its
+    /// bound.
+    pub persistent: bool,
+    /// How the task ended; `None` while it is live.
+    pub ended: Option<TaskEnd>,
+    /// Time since the task ended; `None` while it is live.
+    pub ended_ago_ns: Option<u64>,
+}
+
+impl TaskSnapshot {
+    /// The name, or `-` for an unnamed task, for tables.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("-")
+    }
+}
+
+/// The outcome of a successful cancel request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelRequested {
+    /// The task was idle: it has been woken and its future will be dropped
+    /// as soon as the runtime polls it.
+    WasIdle,
+    /// A worker is inside the task's `poll` right now; the future is dropped
+    /// when that poll returns. A poll that never returns cannot be
+    /// interrupted from outside in Rust.
+    WasRunning {
+        /// How long the current poll had lasted.
+        poll_ns: u64,
+    },
+}
+
+/// One task in a [`TaskTrace`]'s creation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TraceFrame {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its name, if it had one.
+    pub name: Option<String>,
+    /// Where it was spawned; `None` when the task has left the history.
+    pub location: Option<String>,
+    /// Its state when the trace was taken; `None` when it left the history.
+    pub state: Option<TaskState>,
+}
+
+/// What `where` shows for a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TaskTrace {
+    /// The task itself.
+    pub task: TaskSnapshot,
+    /// Who spawned whom, from the root down to the task's parent.
+    pub ancestors: Vec<TraceFrame>,
+    /// A real await stack, when the adapter can take one (e.g. tokio's
+    /// task dumps). `None` when not available.
+    pub stack: Option<String>,
+}
+
+impl TaskTrace {
+    /// Assembles a trace from a snapshot and its creation chain.
+    pub fn new(task: TaskSnapshot, ancestors: Vec<TraceFrame>, stack: Option<String>) -> Self {
+        Self {
+            task,
+            ancestors,
+            stack,
+        }
+    }
+}
+
+impl fmt::Display for TaskTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let task = &self.task;
+        writeln!(
+            f,
+            "Task {} ({}) is {}",
+            task.id,
+            task.display_name(),
+            task.state
+        )?;
+        if let Some(poll_ns) = task.poll_ns {
+            writeln!(
+                f,
+                "  inside poll #{} for {} on thread {}",
+                task.polls,
+                crate::format::duration_ns(poll_ns),
+                task.thread.as_deref().unwrap_or("?")
+            )?;
+        }
+        if let Some(ended) = &task.ended {
+            writeln!(f, "  ended: {ended}")?;
+        }
+        writeln!(f, "Creation chain (root first):")?;
+        let mut depth = 0;
+        for frame in &self.ancestors {
+            let mut line = String::new();
+            let _ = write!(
+                line,
+                "{:indent$}task {} ({})",
+                "",
+                frame.id,
+                frame.name.as_deref().unwrap_or("-"),
+                indent = 2 + depth * 2
+            );
+            match (&frame.location, frame.state) {
+                (Some(location), Some(state)) => {
+                    let _ = write!(line, " spawned at {location} [{state}]");
+                }
+                _ => line.push_str(" [no longer recorded]"),
+            }
+            writeln!(f, "{line}")?;
+            depth += 1;
+        }
+        writeln!(
+            f,
+            "{:indent$}task {} ({}) spawned at {}",
+            "",
+            task.id,
+            task.display_name(),
+            task.location,
+            indent = 2 + depth * 2
+        )?;
+        match &self.stack {
+            Some(stack) => {
+                writeln!(f, "Stack:")?;
+                for line in stack.lines() {
+                    writeln!(f, "  {line}")?;
+                }
+            }
+            None => writeln!(
+                f,
+                "(no await stack: this runtime adapter does not capture one)"
+            )?,
+        }
+        Ok(())
+    }
+}
+
+/// Read access to the tasks of an application, plus cancellation.
+///
+/// The console's commands see tasks only through this trait, and call it
+/// from the monitor's own thread: implementations must not need the
+/// application's runtime to answer, so `ps` and `where` keep working when
+/// every worker is blocked. [`TaskRegistry`](crate::TaskRegistry)
+/// implements it; an adapter can wrap the registry to add what its runtime
+/// knows, typically by overriding [`stack`](TaskIntrospect::stack).
+///
+/// # Example
+///
+/// An introspector that adds a (fake) stack to every trace while delegating
+/// everything else to a registry:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use monitor_core::{
+///     CancelRequested, MonitorError, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+/// };
+///
+/// struct WithStacks(Arc<TaskRegistry>);
+///
+/// impl TaskIntrospect for WithStacks {
+///     fn for_each_live(&self, visit: &mut dyn FnMut(TaskSnapshot)) {
+///         self.0.for_each_live(visit)
+///     }
+///     fn live_count(&self) -> usize {
+///         self.0.live_count()
+///     }
+///     fn terminated(&self) -> Vec<TaskSnapshot> {
+///         self.0.terminated()
+///     }
+///     fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
+///         self.0.task(id)
+///     }
+///     fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
+///         self.0.cancel(id)
+///     }
+///     fn stack(&self, id: TaskId) -> Option<String> {
+///         Some(format!("<stack of task {id}>"))
+///     }
+/// }
+///
+/// let introspect = WithStacks(TaskRegistry::new());
+/// assert_eq!(introspect.live_count(), 0);
+/// ```
+pub trait TaskIntrospect: Send + Sync + 'static {
+    /// Calls `visit` with a snapshot of every live task, in no particular
+    /// order, without collecting them first (so a million tasks can be
+    /// streamed in bounded memory).
+    fn for_each_live(&self, visit: &mut dyn FnMut(TaskSnapshot));
+
+    /// How many tasks are live.
+    fn live_count(&self) -> usize;
+
+    /// The terminated-task history, newest first.
+    fn terminated(&self) -> Vec<TaskSnapshot>;
+
+    /// One task, live or still in the terminated history.
+    fn task(&self, id: TaskId) -> Option<TaskSnapshot>;
+
+    /// Requests cancellation of a live task.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::NoSuchTask`] for an unknown id and
+    /// [`MonitorError::AlreadyEnded`] for a task that has ended.
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError>;
+
+    /// A real await stack for the task, when the runtime can produce one.
+    /// The default has none.
+    fn stack(&self, id: TaskId) -> Option<String> {
+        let _ = id;
+        None
+    }
+
+    /// Every live task, sorted by id.
+    fn live_tasks(&self) -> Vec<TaskSnapshot> {
+        let mut tasks = Vec::with_capacity(self.live_count());
+        self.for_each_live(&mut |task| tasks.push(task));
+        tasks.sort_by_key(|task| task.id);
+        tasks
+    }
+
+    /// What `where` shows: the task, the chain of tasks that spawned it and,
+    /// if available, its await stack.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::NoSuchTask`] when the id is unknown.
+    fn trace(&self, id: TaskId) -> Result<TaskTrace, MonitorError> {
+        let task = self.task(id).ok_or(MonitorError::NoSuchTask(id))?;
+        let mut ancestors = Vec::new();
+        let mut next = task.parent;
+        // Ids only ever point to older tasks, so the chain ends; the bound
+        // is a guard against a misbehaving implementation.
+        while let Some(parent) = next {
+            if ancestors.len() >= 1024 {
+                break;
+            }
+            match self.task(parent) {
+                Some(snapshot) => {
+                    next = snapshot.parent;
+                    ancestors.push(TraceFrame {
+                        id: snapshot.id,
+                        name: snapshot.name,
+                        location: Some(snapshot.location),
+                        state: Some(snapshot.state),
+                    });
+                }
+                None => {
+                    next = None;
+                    ancestors.push(TraceFrame {
+                        id: parent,
+                        name: None,
+                        location: None,
+                        state: None,
+                    });
+                }
+            }
+        }
+        ancestors.reverse();
+        let stack = self.stack(id);
+        Ok(TaskTrace::new(task, ancestors, stack))
+    }
+}
