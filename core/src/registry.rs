@@ -27,6 +27,8 @@ const SHARDS: usize = 64;
 /// The default number of ended tasks kept for `ps-terminated`.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
 
+static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
+
 type Shard = Mutex<HashMap<u64, Arc<TaskRecord>, FxBuildHasher>>;
 
 /// Every task tracked by the monitor: the live ones and a bounded history of
@@ -173,8 +175,34 @@ impl TaskRegistry {
 
     /// The process-wide registry adapters use unless told otherwise.
     pub fn global() -> &'static Arc<TaskRegistry> {
-        static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
         GLOBAL.get_or_init(TaskRegistry::new)
+    }
+
+    /// Creates the process-wide registry with non-default settings.
+    ///
+    /// Call it early in `main`, before anything is spawned through the
+    /// global registry.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::Config`] if the global registry already exists with
+    /// different settings.
+    pub fn configure_global(
+        builder: TaskRegistryBuilder,
+    ) -> Result<&'static Arc<TaskRegistry>, MonitorError> {
+        let wanted = (builder.history_capacity, builder.precise_timing);
+        let global = GLOBAL.get_or_init(|| builder.build());
+        if (global.history_capacity(), global.precise_timing) == wanted {
+            Ok(global)
+        } else {
+            Err(MonitorError::Config(format!(
+                "the global task registry was already created (history capacity {}, precise \
+                 timing {}) before it could be configured; configure it before the first task \
+                 is spawned",
+                global.history_capacity(),
+                global.precise_timing
+            )))
+        }
     }
 
     /// Wraps `future` so this registry tracks it, and registers it as live.

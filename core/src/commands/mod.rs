@@ -1,0 +1,373 @@
+//! The built-in console commands, registered through the same public
+//! [`Dispatcher::register`](crate::dispatch::Dispatcher::register) path as
+//! a user's own commands.
+
+mod render;
+mod signal;
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use crate::{
+    CancelRequested, MonitorError, TaskId, TaskIntrospect, TaskSnapshot,
+    dispatch::{Arg, Args, Command, CommandError},
+    format::duration_ns,
+};
+
+/// What every command of a monitor session can reach.
+///
+/// Custom commands registered with
+/// [`MonitorBuilder::command`](crate::MonitorBuilder::command) receive it as
+/// their `&mut` context.
+pub struct MonitorContext {
+    introspect: Arc<dyn TaskIntrospect>,
+    peer: String,
+}
+
+impl std::fmt::Debug for MonitorContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorContext")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MonitorContext {
+    pub(crate) fn new(introspect: Arc<dyn TaskIntrospect>, peer: String) -> Self {
+        Self { introspect, peer }
+    }
+
+    /// The application's tasks.
+    pub fn introspect(&self) -> &Arc<dyn TaskIntrospect> {
+        &self.introspect
+    }
+
+    /// Who is connected (`127.0.0.1:51234`, `unix:/run/app.sock`, …).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+}
+
+/// How long `cancel` waits for the task to stop before reporting that it
+/// has not (yet).
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
+
+/// Every built-in command.
+pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
+    vec![
+        ps(),
+        ps_terminated(),
+        where_(),
+        where_terminated(),
+        cancel(),
+        stacktrace(),
+        signal::command(),
+        exit(),
+    ]
+}
+
+fn json_flag() -> Arg {
+    Arg::flag("json").help("print JSON instead of a table")
+}
+
+fn filter_option() -> Arg {
+    Arg::option("filter", "TEXT")
+        .short('f')
+        .help("only tasks whose name or location contains TEXT")
+}
+
+fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
+    filter.is_none_or(|needle| {
+        task.name.as_deref().is_some_and(|name| name.contains(needle))
+            || task.location.contains(needle)
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
+    serde_json::to_string(value).map_err(|err| CommandError::new(format!("JSON encoding failed: {err}")))
+}
+
+fn ps() -> Command<MonitorContext> {
+    Command::new("ps")
+        .alias("p")
+        .about(
+            "List the live tasks.\n\n\
+             Columns: task id, state (idle, or running when a worker is inside its poll right \
+             now), name, spawn location, age, number of polls, total busy time, and for a \
+             running task how long its current poll has lasted and on which thread. \
+             A long 'in poll' time means the task is blocking its worker.",
+        )
+        .arg(filter_option())
+        .arg(
+            Arg::from(
+                clap::Arg::new("sort")
+                    .long("sort")
+                    .short('s')
+                    .value_name("KEY")
+                    .value_parser(["id", "age", "busy", "polls", "poll"])
+                    .help("order by id (default), age, busy, polls or poll (longest current poll first)"),
+            ),
+        )
+        .arg(
+            Arg::int("limit")
+                .long("limit")
+                .short('n')
+                .help("show at most N tasks (0 = all; default all)"),
+        )
+        .arg(json_flag())
+        .run(|ctx, args, out| {
+            let filter = args.get::<String>("filter");
+            let limit = args.get::<i64>("limit").unwrap_or(0);
+            if limit < 0 {
+                return Err(CommandError::new(format!(
+                    "invalid limit {limit} (expected 0 for all, or a positive count)"
+                )));
+            }
+            let mut tasks = Vec::new();
+            let mut total = 0usize;
+            ctx.introspect.for_each_live(&mut |task| {
+                total += 1;
+                if matches_filter(&task, filter.as_deref()) {
+                    tasks.push(task);
+                }
+            });
+            sort_tasks(&mut tasks, args);
+            let shown_matching = tasks.len();
+            if limit > 0 {
+                tasks.truncate(limit as usize);
+            }
+            if args.flag("json") {
+                out.line(to_json(&tasks)?);
+                return Ok(());
+            }
+            let plural = if total == 1 { "" } else { "s" };
+            if filter.is_some() || tasks.len() != total {
+                out.line(format!(
+                    "{total} task{plural} running (showing {})",
+                    tasks.len()
+                ));
+            } else {
+                out.line(format!("{total} task{plural} running"));
+            }
+            if shown_matching > tasks.len() {
+                let _ = write!(
+                    out,
+                    "({} more match; use --limit 0 to show all)\n",
+                    shown_matching - tasks.len()
+                );
+            }
+            if !tasks.is_empty() {
+                out.write(render::live_table(&tasks));
+            }
+            Ok(())
+        })
+}
+
+fn sort_tasks(tasks: &mut [TaskSnapshot], args: &Args) {
+    match args.get::<String>("sort").as_deref() {
+        Some("age") => tasks.sort_by_key(|t| std::cmp::Reverse(t.age_ns)),
+        Some("busy") => tasks.sort_by_key(|t| std::cmp::Reverse(t.busy_ns)),
+        Some("polls") => tasks.sort_by_key(|t| std::cmp::Reverse(t.polls)),
+        Some("poll") => tasks.sort_by_key(|t| std::cmp::Reverse(t.poll_ns.unwrap_or(0))),
+        _ => tasks.sort_by_key(|t| t.id),
+    }
+}
+
+fn ps_terminated() -> Command<MonitorContext> {
+    Command::new("ps-terminated")
+        .alias("pt")
+        .alias("pst")
+        .about(
+            "List recently ended tasks, newest first.\n\n\
+             The history is bounded (1000 by default); the oldest entries are dropped first, \
+             except tasks spawned as persistent, which are always kept.",
+        )
+        .arg(filter_option())
+        .arg(json_flag())
+        .run(|ctx, args, out| {
+            let filter = args.get::<String>("filter");
+            let all = ctx.introspect.terminated();
+            let total = all.len();
+            let tasks: Vec<_> = all
+                .into_iter()
+                .filter(|task| matches_filter(task, filter.as_deref()))
+                .collect();
+            if args.flag("json") {
+                out.line(to_json(&tasks)?);
+                return Ok(());
+            }
+            let plural = if total == 1 { "" } else { "s" };
+            if filter.is_some() {
+                out.line(format!(
+                    "{total} task{plural} terminated (showing {}; old ones may be stripped)",
+                    tasks.len()
+                ));
+            } else {
+                out.line(format!(
+                    "{total} task{plural} terminated (old ones may be stripped)"
+                ));
+            }
+            if !tasks.is_empty() {
+                out.write(render::terminated_table(&tasks));
+            }
+            Ok(())
+        })
+}
+
+fn trace_text(
+    ctx: &MonitorContext,
+    id: TaskId,
+    json: bool,
+    want_terminated: bool,
+) -> Result<String, CommandError> {
+    let trace = ctx.introspect.trace(id).map_err(error)?;
+    let ended = trace.task.state.is_terminal();
+    if want_terminated && !ended {
+        return Err(CommandError::new(format!(
+            "task {id} is still live; use: where {id}"
+        )));
+    }
+    if json {
+        return to_json(&trace);
+    }
+    Ok(trace.to_string())
+}
+
+fn where_() -> Command<MonitorContext> {
+    Command::new("where")
+        .alias("w")
+        .about(
+            "Show where a task is: its state, how long its current poll has lasted, the chain \
+             of tasks that spawned it with their spawn locations, and its await stack when the \
+             runtime adapter can take one.",
+        )
+        .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
+        .arg(json_flag())
+        .run(|ctx, args, out| {
+            let id: TaskId = args.get("TASK_ID").ok_or("missing TASK_ID")?;
+            out.write(trace_text(ctx, id, args.flag("json"), false)?);
+            Ok(())
+        })
+}
+
+fn where_terminated() -> Command<MonitorContext> {
+    Command::new("where-terminated")
+        .alias("wt")
+        .about("Show how an ended task ended and the chain of tasks that spawned it.")
+        .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps-terminated"))
+        .arg(json_flag())
+        .run(|ctx, args, out| {
+            let id: TaskId = args.get("TASK_ID").ok_or("missing TASK_ID")?;
+            out.write(trace_text(ctx, id, args.flag("json"), true)?);
+            Ok(())
+        })
+}
+
+fn error(err: MonitorError) -> CommandError {
+    CommandError::new(err.to_string())
+}
+
+fn cancel() -> Command<MonitorContext> {
+    Command::new("cancel")
+        .alias("ca")
+        .about(
+            "Cancel a task: its future is dropped at its next poll, running its destructors.\n\n\
+             Waits up to one second for the task to stop and says whether it did. A task stuck \
+             inside a poll cannot be interrupted from outside; it stops when that poll returns.",
+        )
+        .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
+        .local()
+        .run_async(|ctx, args| {
+            let introspect = Arc::clone(&ctx.introspect);
+            let id: Option<TaskId> = args.get("TASK_ID");
+            async move {
+                let id = id.ok_or("missing TASK_ID")?;
+                let requested = introspect.cancel(id).map_err(error)?;
+                let deadline = std::time::Instant::now() + CANCEL_WAIT;
+                loop {
+                    let task = introspect.task(id);
+                    if task.as_ref().is_none_or(|task| task.state.is_terminal()) {
+                        let name = task
+                            .as_ref()
+                            .and_then(|task| task.name.clone())
+                            .map(|name| format!(" ({name})"))
+                            .unwrap_or_default();
+                        return Ok(format!("Cancelled task {id}{name}\n"));
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        let task = task.expect("checked above");
+                        return Ok(match (requested, task.poll_ns) {
+                            (_, Some(poll_ns)) => format!(
+                                "Cancel requested for task {id}, but it is stuck inside a poll \
+                                 ({} so far on {}); it will stop when that poll returns\n",
+                                duration_ns(poll_ns),
+                                task.thread.as_deref().unwrap_or("its worker")
+                            ),
+                            (CancelRequested::WasRunning { .. } | CancelRequested::WasIdle, None) => {
+                                format!(
+                                    "Cancel requested for task {id}; it has not stopped within \
+                                     {}s (its runtime may be busy or blocked); check with: ps\n",
+                                    CANCEL_WAIT.as_secs()
+                                )
+                            }
+                        });
+                    }
+                    async_io::Timer::after(Duration::from_millis(2)).await;
+                }
+            }
+        })
+}
+
+fn stacktrace() -> Command<MonitorContext> {
+    Command::new("stacktrace")
+        .alias("st")
+        .alias("stack")
+        .about(
+            "Show which task each thread is polling right now, and for how long.\n\n\
+             The counterpart of aiomonitor's event-loop stack: when the application is stuck, \
+             this names the tasks that hold its worker threads.",
+        )
+        .arg(json_flag())
+        .run(|ctx, args, out| {
+            let mut running = Vec::new();
+            ctx.introspect.for_each_live(&mut |task| {
+                if task.poll_ns.is_some() {
+                    running.push(task);
+                }
+            });
+            running.sort_by_key(|task| std::cmp::Reverse(task.poll_ns));
+            if args.flag("json") {
+                out.line(to_json(&running)?);
+                return Ok(());
+            }
+            if running.is_empty() {
+                out.line(
+                    "No thread is inside a tracked task's poll right now (workers are idle or \
+                     running untracked code).",
+                );
+                return Ok(());
+            }
+            for task in &running {
+                out.line(format!(
+                    "thread {}: polling task {} ({}) for {}, spawned at {}",
+                    task.thread.as_deref().unwrap_or("?"),
+                    task.id,
+                    task.display_name(),
+                    duration_ns(task.poll_ns.unwrap_or(0)),
+                    task.location
+                ));
+            }
+            Ok(())
+        })
+}
+
+fn exit() -> Command<MonitorContext> {
+    Command::new("exit")
+        .alias("quit")
+        .alias("q")
+        .about("Leave the monitor (the application keeps running). Ctrl-D does the same.")
+        .run(|_, _, out| {
+            out.line("Leaving the monitor. Bye.");
+            out.exit();
+            Ok(())
+        })
+}

@@ -1,0 +1,553 @@
+//! The monitor server: a thread of its own that serves console sessions.
+//!
+//! [`MonitorBuilder::start`] binds every transport on the caller's thread
+//! (so a busy port is an error returned at once, never a hang), then starts
+//! the `monitor` OS thread. That thread runs a small single-threaded event
+//! loop (`async-executor` + `async-io`) that shares nothing with the
+//! application's runtime: when every worker of the application is blocked,
+//! `ps`, `where` and `help` still answer, because they only read the task
+//! registry. Dropping the returned [`Monitor`] (or calling
+//! [`Monitor::close`]) stops the loop, closes every session, joins the
+//! thread and releases the port.
+
+mod session;
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use async_executor::LocalExecutor;
+
+use crate::{
+    Executor, MonitorError, TaskIntrospect, TaskRegistry,
+    commands::{self, MonitorContext},
+    dispatch::{Command, Dispatcher, Hooks},
+    transport::{TcpTransport, Transport},
+};
+
+/// The address the monitor listens on by default: loopback only.
+pub const MONITOR_HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+/// The monitor's default TCP port (`nc 127.0.0.1 50101`).
+///
+/// It lies inside Linux's ephemeral port range, so on a busy host an
+/// outgoing connection may hold it; [`MonitorBuilder::start`] then fails
+/// with an error that says so, and `.port(0)` picks any free port.
+pub const MONITOR_PORT: u16 = 50101;
+/// The default TCP port of the namespace console.
+pub const CONSOLE_PORT: u16 = 50102;
+
+/// Sessions served at once by default; one more is refused politely.
+pub const DEFAULT_MAX_SESSIONS: usize = 16;
+/// The longest line a client may send by default, in bytes.
+pub const DEFAULT_MAX_LINE: usize = 4096;
+/// How long a session may sit without sending anything by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long a write to a client may stall by default before the client is
+/// considered gone (it stopped reading and its buffers are full).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Configures and starts a [`Monitor`].
+///
+/// ```
+/// use monitor_core::{MonitorBuilder, TaskRegistry};
+///
+/// let monitor = MonitorBuilder::new(TaskRegistry::new())
+///     .port(0) // any free port
+///     .prompt("app >>> ")
+///     .start()
+///     .expect("monitor started");
+/// println!("connect with: nc {}", monitor.tcp_addr().unwrap());
+/// ```
+pub struct MonitorBuilder {
+    introspect: Arc<dyn TaskIntrospect>,
+    executor: Option<Arc<dyn Executor>>,
+    host: IpAddr,
+    port: u16,
+    tcp: bool,
+    allow_remote: bool,
+    unix_path: Option<PathBuf>,
+    transports: Vec<Arc<dyn Transport>>,
+    prompt: Option<String>,
+    intro: Option<String>,
+    help_template: Option<String>,
+    help_short_template: Option<String>,
+    commands: Vec<Command<MonitorContext>>,
+    hooks: Option<Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>>,
+    command_timeout: Option<Duration>,
+    limits: Limits,
+}
+
+/// Per-session limits, shared by the server's sessions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_sessions: usize,
+    pub(crate) max_line: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+}
+
+impl fmt::Debug for MonitorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitorBuilder")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tcp", &self.tcp)
+            .field("unix_path", &self.unix_path)
+            .field("commands", &self.commands.len())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MonitorBuilder {
+    /// A monitor over `introspect` (normally a [`TaskRegistry`], or an
+    /// adapter's wrapper around one) with every default: TCP on
+    /// `127.0.0.1:50101`, no Unix socket, the built-in commands.
+    pub fn new(introspect: Arc<impl TaskIntrospect>) -> Self {
+        Self::from_dyn(introspect)
+    }
+
+    /// Like [`MonitorBuilder::new`] for an already type-erased introspector.
+    pub fn from_dyn(introspect: Arc<dyn TaskIntrospect>) -> Self {
+        Self {
+            introspect,
+            executor: None,
+            host: IpAddr::V4(MONITOR_HOST),
+            port: MONITOR_PORT,
+            tcp: true,
+            allow_remote: false,
+            unix_path: None,
+            transports: Vec::new(),
+            prompt: None,
+            intro: None,
+            help_template: None,
+            help_short_template: None,
+            commands: Vec::new(),
+            hooks: None,
+            command_timeout: None,
+            limits: Limits {
+                max_sessions: DEFAULT_MAX_SESSIONS,
+                max_line: DEFAULT_MAX_LINE,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
+            },
+        }
+    }
+
+    /// The application's runtime, used to run asynchronous commands. Without
+    /// one they run on the monitor's own thread.
+    pub fn executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1`). A non-loopback
+    /// address is refused unless [`allow_remote`](Self::allow_remote) is
+    /// set: the console can cancel tasks and send signals.
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The TCP port (default 50101; 0 picks any free port, see
+    /// [`Monitor::tcp_addr`]).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Permits listening on a non-loopback address. Anyone who can reach
+    /// the port can then cancel tasks and signal the process.
+    pub fn allow_remote(mut self, allow: bool) -> Self {
+        self.allow_remote = allow;
+        self
+    }
+
+    /// Turns the TCP listener off (for a Unix-socket-only or embedded
+    /// monitor).
+    pub fn no_tcp(mut self) -> Self {
+        self.tcp = false;
+        self
+    }
+
+    /// Also serves the console on a Unix domain socket at `path`, created
+    /// with mode 0600. A stale socket file left by a crashed process is
+    /// replaced; one a live process serves is an error.
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_path = Some(path.into());
+        self
+    }
+
+    /// Also serves sessions from a custom [`Transport`] (for example an
+    /// in-memory one in tests).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transports.push(Arc::new(transport));
+        self
+    }
+
+    /// The prompt (default `monitor >>> `).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// The intro shown on connect; `{tasknum}` is the number of live tasks
+    /// and `{s}` is `s` unless that number is 1.
+    pub fn intro(mut self, intro: impl Into<String>) -> Self {
+        self.intro = Some(intro.into());
+        self
+    }
+
+    /// The template for `help CMD`: `{cmd_name}`, `{arg_list}`, `{doc}`,
+    /// `{doc_firstline}`.
+    pub fn help_template(mut self, template: impl Into<String>) -> Self {
+        self.help_template = Some(template.into());
+        self
+    }
+
+    /// The template for each line of `help`, with the same fields.
+    pub fn help_short_template(mut self, template: impl Into<String>) -> Self {
+        self.help_short_template = Some(template.into());
+        self
+    }
+
+    /// Adds a custom command next to the built-in ones.
+    pub fn command(mut self, command: Command<MonitorContext>) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// Replaces the dispatcher's hooks (`precmd`, `postcmd`, `emptyline`,
+    /// `default`).
+    pub fn hooks(mut self, hooks: impl Hooks<MonitorContext>) -> Self {
+        self.hooks = Some(Box::new(move |dispatcher| {
+            dispatcher.set_hooks(hooks);
+        }));
+        self
+    }
+
+    /// How long an asynchronous command may run before it is cancelled and
+    /// the console says so (default 5 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = Some(timeout);
+        self
+    }
+
+    /// Sessions served at once (default 16).
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.limits.max_sessions = max;
+        self
+    }
+
+    /// The longest line accepted, in bytes (default 4096).
+    pub fn max_line(mut self, bytes: usize) -> Self {
+        self.limits.max_line = bytes;
+        self
+    }
+
+    /// How long a session may stay silent before it is closed (default 5
+    /// minutes).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a write to a client that stopped reading may stall before
+    /// the session is closed (default 10 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// Sets the capacity of the process-wide registry's terminated-task
+    /// history. Must be called before the first task is tracked in
+    /// [`TaskRegistry::global`]; see [`TaskRegistry::configure_global`].
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::Config`] if the global registry already exists with
+    /// another capacity.
+    pub fn history_capacity(self, capacity: usize) -> Result<Self, MonitorError> {
+        TaskRegistry::configure_global(TaskRegistry::builder().history_capacity(capacity))?;
+        Ok(self)
+    }
+
+    /// Binds the listeners and starts the monitor thread.
+    ///
+    /// # Errors
+    ///
+    /// Fails at once, without starting anything, when a listener cannot be
+    /// bound (port in use, permission denied, bad socket path), when a
+    /// setting is invalid, or when the thread cannot be spawned.
+    pub fn start(self) -> Result<Monitor, MonitorError> {
+        self.validate()?;
+        let dispatcher = Arc::new(self.build_dispatcher()?);
+
+        let mut transports = self.transports;
+        let mut tcp_addr = None;
+        if self.tcp {
+            let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
+            tcp_addr = Some(tcp.local_addr());
+            transports.push(Arc::new(tcp));
+        }
+        #[cfg(unix)]
+        let unix_path = match &self.unix_path {
+            Some(path) => {
+                let unix = crate::transport::UnixTransport::bind(path)?;
+                let bound = unix.path().to_path_buf();
+                transports.push(Arc::new(unix));
+                Some(bound)
+            }
+            None => None,
+        };
+        #[cfg(not(unix))]
+        let unix_path: Option<PathBuf> = match &self.unix_path {
+            Some(_) => {
+                return Err(MonitorError::Config(
+                    "Unix domain sockets are not available on this platform".into(),
+                ));
+            }
+            None => None,
+        };
+        if transports.is_empty() {
+            return Err(MonitorError::Config(
+                "nothing to listen on: TCP is off and no Unix socket or transport was given"
+                    .into(),
+            ));
+        }
+
+        let shared = Arc::new(Shared {
+            introspect: self.introspect,
+            dispatcher,
+            limits: self.limits,
+            sessions: AtomicUsize::new(0),
+        });
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || serve(shared, transports, stopped))
+            .map_err(MonitorError::Thread)?;
+        Ok(Monitor {
+            tcp_addr,
+            unix_path,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn validate(&self) -> Result<(), MonitorError> {
+        if self.tcp && !self.host.is_loopback() && !self.allow_remote {
+            return Err(MonitorError::Config(format!(
+                "refusing to listen on non-loopback address {}: the console can cancel tasks and \
+                 signal the process; use 127.0.0.1 (the default), or call .allow_remote(true) \
+                 if the network is trusted",
+                self.host
+            )));
+        }
+        let limits = &self.limits;
+        if limits.max_sessions == 0 {
+            return Err(MonitorError::Config(
+                "max_sessions must be at least 1".into(),
+            ));
+        }
+        if !(16..=1 << 20).contains(&limits.max_line) {
+            return Err(MonitorError::Config(format!(
+                "max_line must be between 16 bytes and 1 MiB, not {}",
+                limits.max_line
+            )));
+        }
+        if limits.idle_timeout.is_zero() || limits.write_timeout.is_zero() {
+            return Err(MonitorError::Config(
+                "idle and write timeouts must be longer than zero".into(),
+            ));
+        }
+        if self.command_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(MonitorError::Config(
+                "command_timeout must be longer than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build_dispatcher(&mut self) -> Result<Dispatcher<MonitorContext>, MonitorError> {
+        let config = |err: &dyn fmt::Display| MonitorError::Config(err.to_string());
+        let mut dispatcher = Dispatcher::new();
+        for command in commands::builtin() {
+            dispatcher.register(command).map_err(|e| config(&e))?;
+        }
+        for command in self.commands.drain(..) {
+            dispatcher.register(command).map_err(|e| config(&e))?;
+        }
+        if let Some(executor) = self.executor.take() {
+            dispatcher.set_executor(executor);
+        }
+        if let Some(timeout) = self.command_timeout {
+            dispatcher.set_timeout(timeout);
+        }
+        if let Some(prompt) = self.prompt.take() {
+            dispatcher.set_prompt(prompt);
+        }
+        if let Some(intro) = self.intro.take() {
+            dispatcher.set_intro(&intro).map_err(|e| config(&e))?;
+        }
+        if let Some(template) = self.help_template.take() {
+            dispatcher.set_help_template(&template).map_err(|e| config(&e))?;
+        }
+        if let Some(template) = self.help_short_template.take() {
+            dispatcher
+                .set_help_short_template(&template)
+                .map_err(|e| config(&e))?;
+        }
+        if let Some(install) = self.hooks.take() {
+            install(&mut dispatcher);
+        }
+        Ok(dispatcher)
+    }
+}
+
+/// Starts a monitor with every default over `introspect`, running
+/// asynchronous commands on `executor`: the one-liner of aiomonitor's
+/// `start_monitor(loop)`.
+///
+/// # Errors
+///
+/// See [`MonitorBuilder::start`].
+pub fn start_monitor(
+    introspect: Arc<impl TaskIntrospect>,
+    executor: Arc<dyn Executor>,
+) -> Result<Monitor, MonitorError> {
+    MonitorBuilder::new(introspect).executor(executor).start()
+}
+
+/// What every session of one server shares.
+pub(crate) struct Shared {
+    pub(crate) introspect: Arc<dyn TaskIntrospect>,
+    pub(crate) dispatcher: Arc<Dispatcher<MonitorContext>>,
+    pub(crate) limits: Limits,
+    pub(crate) sessions: AtomicUsize,
+}
+
+/// A running monitor. Dropping it stops the server.
+///
+/// A `Monitor` cannot be restarted: build a new one with
+/// [`MonitorBuilder`]. [`close`](Monitor::close) is idempotent.
+pub struct Monitor {
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    stop: Option<async_channel::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("tcp_addr", &self.tcp_addr)
+            .field("unix_path", &self.unix_path)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Monitor {
+    /// The TCP address actually bound (with the real port when port 0 was
+    /// asked for); `None` when TCP is off.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket path, when one was configured.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// `true` once [`close`](Monitor::close) has run.
+    pub fn is_closed(&self) -> bool {
+        self.thread.is_none()
+    }
+
+    /// Stops accepting, closes every open session, joins the monitor thread
+    /// and releases the port and socket file. Safe to call more than once.
+    pub fn close(&mut self) {
+        // Dropping the sender wakes the server loop, which then returns.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic on the monitor thread has already been reported by the
+            // panic hook; the application must not be taken down by it.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The monitor thread's body.
+fn serve(
+    shared: Arc<Shared>,
+    transports: Vec<Arc<dyn Transport>>,
+    stopped: async_channel::Receiver<()>,
+) {
+    let executor = LocalExecutor::new();
+    async_io::block_on(executor.run(async {
+        for transport in transports {
+            executor
+                .spawn(accept_loop(&executor, Arc::clone(&shared), transport))
+                .detach();
+        }
+        // Resolves with an error when `Monitor::close` drops the sender.
+        let _ = stopped.recv().await;
+    }));
+    // Dropping the executor here drops every session task, which closes
+    // their connections, and every listener, which releases the ports.
+    drop(executor);
+}
+
+async fn accept_loop<'a>(
+    executor: &LocalExecutor<'a>,
+    shared: Arc<Shared>,
+    transport: Arc<dyn Transport>,
+) {
+    loop {
+        match transport.accept().await {
+            Ok(connection) => {
+                let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
+                let guard = SessionSlot(Arc::clone(&shared));
+                if previous >= shared.limits.max_sessions {
+                    executor
+                        .spawn(session::refuse(connection, guard))
+                        .detach();
+                } else {
+                    executor
+                        .spawn(session::run(connection, guard))
+                        .detach();
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotConnected => return,
+            Err(err) => {
+                // Typically EMFILE: back off instead of spinning.
+                eprintln!("monitor: accept on {} failed: {err}", transport.local_addr());
+                async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Holds one of the `max_sessions` places; gives it back when dropped.
+pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
