@@ -1,6 +1,7 @@
 //! The command set shared by all sessions.
 
 use std::{
+    borrow::Cow,
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
@@ -202,14 +203,15 @@ impl<C> Dispatcher<C> {
     /// What the default [`Hooks::precmd`] does: split `line` shell-style and
     /// resolve its first word with [`Catalog::resolve`].
     pub fn resolve_line(&self, line: &str) -> Precmd {
-        let Ok(words) = shell_words::split(line) else {
+        let Ok(words) = shell_words::split(&escape_comment_marks(line)) else {
             return Precmd::Reply(Reply::error(
                 "Cannot read the line: a quote is not closed (close it with a matching ' or \")",
             ));
         };
         let mut words = words.into_iter();
         let Some(first) = words.next() else {
-            // Only a `# comment`.
+            // Only a blank line splits to no words; precmd overrides may
+            // pass one.
             return Precmd::Reply(Reply::default());
         };
         let args = words.collect();
@@ -243,6 +245,52 @@ impl<C> Dispatcher<C> {
     }
 }
 
+/// Escapes every `#` that would start a shell comment, so `where #12` keeps
+/// its argument: task ids are written `#12` in tables, and a console has no
+/// use for comments.
+fn escape_comment_marks(line: &str) -> Cow<'_, str> {
+    #[derive(PartialEq)]
+    enum State {
+        Normal,
+        Single,
+        Double,
+    }
+    if !line.contains('#') {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 4);
+    let mut state = State::Normal;
+    let mut at_word_start = true;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (&state, c) {
+            (State::Normal, '#') if at_word_start => out.push_str("\\#"),
+            (State::Normal | State::Double, '\\') => {
+                out.push(c);
+                // The escaped character is copied as is, whatever it is.
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            (State::Normal, '\'') => {
+                state = State::Single;
+                out.push(c);
+            }
+            (State::Normal, '"') => {
+                state = State::Double;
+                out.push(c);
+            }
+            (State::Single, '\'') | (State::Double, '"') => {
+                state = State::Normal;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        at_word_start = state == State::Normal && c.is_whitespace();
+    }
+    Cow::Owned(out)
+}
+
 impl<C> fmt::Debug for Dispatcher<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dispatcher")
@@ -252,5 +300,27 @@ impl<C> fmt::Debug for Dispatcher<C> {
             .field("prompt", &self.prompt)
             .field("intro", &self.intro)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_comment_marks;
+
+    #[test]
+    fn hash_marks_survive_splitting() {
+        for (line, words) in [
+            ("where #12", vec!["where", "#12"]),
+            ("# alone", vec!["#", "alone"]),
+            (
+                "say '#x' \"#y\" a#b \\#c",
+                vec!["say", "#x", "#y", "a#b", "#c"],
+            ),
+            ("say \"a \\\" #b\" #c", vec!["say", "a \" #b", "#c"]),
+        ] {
+            let split = shell_words::split(&escape_comment_marks(line)).unwrap();
+            assert_eq!(split, words, "{line:?}");
+        }
+        assert!(shell_words::split(&escape_comment_marks("say \"#open")).is_err());
     }
 }

@@ -205,7 +205,17 @@ async fn dispatch<C: Send + 'static>(
     };
     let info = &dispatcher.catalog().commands[index];
     let name = info.name();
-    let parsed = guard(|| info.clap.clone().try_get_matches_from(&words));
+    // `--help` anywhere before `--` asks for help, even when other words
+    // would not parse (clap stops at the first bad value).
+    let wants_help = words
+        .iter()
+        .take_while(|w| *w != "--")
+        .any(|w| w == "--help" || w == "-h");
+    let parsed = if wants_help {
+        Ok(Err(clap::Error::new(ErrorKind::DisplayHelp)))
+    } else {
+        guard(|| info.clap.clone().try_get_matches_from(&words))
+    };
     let (args, result, reply) = match parsed {
         Ok(Ok(matches)) => {
             let args = Args::new(matches, words.clone());
