@@ -1,0 +1,326 @@
+//! The command set shared by all sessions.
+
+use std::{
+    borrow::Cow,
+    fmt,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+    time::Duration,
+};
+
+use super::{
+    catalog::{Catalog, CommandInfo, HELP_FIELDS, Resolution},
+    command::{Command, Handler},
+    error::{RegisterError, TemplateError},
+    help::help_command,
+    hooks::{DefaultHooks, Hooks, Precmd},
+    session::{Reply, panic_message},
+    template::Template,
+};
+use crate::Executor;
+
+/// The default prompt, as in aiomonitor.
+pub const DEFAULT_PROMPT: &str = "monitor >>> ";
+
+/// The default intro; see [`Dispatcher::set_intro`] for its fields.
+pub const DEFAULT_INTRO: &str =
+    "Async Rust monitor: {tasknum} task{s} running\nType help for available commands\n";
+
+/// The default time an asynchronous command may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INTRO_FIELDS: &[&str] = &["tasknum", "s"];
+
+/// The registered commands, hooks and settings of a console, shared by
+/// every session through an `Arc` (it is `Send + Sync`).
+///
+/// It starts with the built-in `help` command (aliases `h` and `?`), which
+/// is registered through [`Dispatcher::register`] like any other. Configure
+/// it, wrap it in an `Arc`, and give each connection a
+/// [`Session`](super::Session).
+pub struct Dispatcher<C> {
+    catalog: Catalog,
+    handlers: Vec<(Handler<C>, Option<Duration>)>,
+    hooks: Box<dyn Hooks<C>>,
+    executor: Option<Arc<dyn Executor>>,
+    timeout: Duration,
+    prompt: String,
+    intro: Template,
+}
+
+impl<C: 'static> Default for Dispatcher<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: 'static> Dispatcher<C> {
+    /// A dispatcher with only the `help` command, default hooks, templates
+    /// and timeout, and no executor.
+    pub fn new() -> Self {
+        let mut dispatcher = Self {
+            catalog: Catalog::new(),
+            handlers: Vec::new(),
+            hooks: Box::new(DefaultHooks),
+            executor: None,
+            timeout: DEFAULT_TIMEOUT,
+            prompt: DEFAULT_PROMPT.to_owned(),
+            intro: Template::new(DEFAULT_INTRO, INTRO_FIELDS).expect("the default intro is valid"),
+        };
+        dispatcher
+            .register(help_command())
+            .expect("an empty dispatcher accepts the help command");
+        dispatcher
+    }
+
+    /// Adds a command. Fails when its name or an alias is taken or cannot be
+    /// typed as one word, when it has no handler, or when clap rejects its
+    /// arguments.
+    pub fn register(&mut self, command: Command<C>) -> Result<&mut Self, RegisterError> {
+        let Command {
+            name,
+            aliases,
+            about,
+            args,
+            timeout,
+            handler,
+        } = command;
+        let mut new_names: Vec<&str> = Vec::new();
+        for word in std::iter::once(&name).chain(&aliases) {
+            let typable = !word.is_empty()
+                && !word.starts_with('-')
+                && shell_words::split(word).is_ok_and(|words| words == [word.as_str()]);
+            if !typable {
+                return Err(RegisterError::InvalidName(word.clone()));
+            }
+            if let Some(existing) = self.catalog.get(word) {
+                return Err(RegisterError::Duplicate {
+                    name: word.clone(),
+                    existing: existing.name().to_owned(),
+                });
+            }
+            if new_names.contains(&word.as_str()) {
+                return Err(RegisterError::Duplicate {
+                    name: word.clone(),
+                    existing: name.clone(),
+                });
+            }
+            new_names.push(word);
+        }
+        let Some(handler) = handler else {
+            return Err(RegisterError::MissingHandler(name));
+        };
+        let mut clap = clap::Command::new(name.clone())
+            .no_binary_name(true)
+            .disable_version_flag(true)
+            .args(args.into_iter().map(|arg| arg.into_clap()));
+        // clap checks argument definitions with debug assertions that panic;
+        // turn them into a registration error instead of a crash later.
+        catch_unwind(AssertUnwindSafe(|| clap.build())).map_err(|payload| {
+            RegisterError::InvalidArgs {
+                name: name.clone(),
+                reason: panic_message(payload.as_ref()),
+            }
+        })?;
+        self.catalog
+            .commands
+            .push(CommandInfo::new(name, aliases, about, clap));
+        self.handlers.push((handler, timeout));
+        Ok(self)
+    }
+
+    /// Replaces the hooks.
+    pub fn set_hooks(&mut self, hooks: impl Hooks<C>) -> &mut Self {
+        self.hooks = Box::new(hooks);
+        self
+    }
+
+    /// Runs asynchronous commands on the application's runtime instead of
+    /// inside [`Session::handle_line`](super::Session::handle_line).
+    pub fn set_executor(&mut self, executor: Arc<dyn Executor>) -> &mut Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// How long an asynchronous command may run before it is cancelled,
+    /// unless it sets its own with [`Command::timeout`].
+    pub fn set_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The text the server shows before each line.
+    pub fn set_prompt(&mut self, prompt: impl Into<String>) -> &mut Self {
+        self.prompt = prompt.into();
+        self
+    }
+
+    /// The text shown when a user connects. Fields: `{tasknum}`, the number
+    /// of running tasks, and `{s}`, `s` unless there is exactly one.
+    pub fn set_intro(&mut self, intro: &str) -> Result<&mut Self, TemplateError> {
+        self.intro = Template::new(intro, INTRO_FIELDS)?;
+        Ok(self)
+    }
+
+    /// The template of `help CMD` and `CMD --help`; fields are listed in
+    /// [`HELP_FIELDS`].
+    pub fn set_help_template(&mut self, template: &str) -> Result<&mut Self, TemplateError> {
+        self.catalog.help_template = Template::new(template, HELP_FIELDS)?;
+        Ok(self)
+    }
+
+    /// The template of each line of `help`; fields are listed in
+    /// [`HELP_FIELDS`].
+    pub fn set_help_short_template(&mut self, template: &str) -> Result<&mut Self, TemplateError> {
+        self.catalog.help_short_template = Template::new(template, HELP_FIELDS)?;
+        Ok(self)
+    }
+}
+
+impl<C> Dispatcher<C> {
+    /// The registered commands and help templates.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The prompt.
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+
+    /// The intro for a console that currently sees `tasknum` tasks.
+    pub fn intro(&self, tasknum: usize) -> String {
+        let count = tasknum.to_string();
+        let s = if tasknum == 1 { "" } else { "s" };
+        self.intro.render(&[("tasknum", &count), ("s", s)])
+    }
+
+    /// The default timeout of asynchronous commands.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// What the default [`Hooks::precmd`] does: split `line` shell-style and
+    /// resolve its first word with [`Catalog::resolve`].
+    pub fn resolve_line(&self, line: &str) -> Precmd {
+        let Ok(words) = shell_words::split(&escape_comment_marks(line)) else {
+            return Precmd::Reply(Reply::error(
+                "Cannot read the line: a quote is not closed (close it with a matching ' or \")",
+            ));
+        };
+        let mut words = words.into_iter();
+        let Some(first) = words.next() else {
+            // Only a blank line splits to no words; precmd overrides may
+            // pass one.
+            return Precmd::Reply(Reply::default());
+        };
+        let args = words.collect();
+        match self.catalog.resolve(&first) {
+            Resolution::Found(info) => Precmd::Run {
+                command: info.name().to_owned(),
+                args,
+            },
+            Resolution::Ambiguous(names) => Precmd::Reply(Reply::error(format!(
+                "Ambiguous command {first:?}: could be {}",
+                names.join(", ")
+            ))),
+            Resolution::Unknown => Precmd::Unknown { word: first, args },
+        }
+    }
+
+    pub(crate) fn hooks(&self) -> &dyn Hooks<C>
+    where
+        C: 'static,
+    {
+        &*self.hooks
+    }
+
+    pub(crate) fn executor(&self) -> Option<&Arc<dyn Executor>> {
+        self.executor.as_ref()
+    }
+
+    pub(crate) fn handler(&self, index: usize) -> (&Handler<C>, Duration) {
+        let (handler, timeout) = &self.handlers[index];
+        (handler, timeout.unwrap_or(self.timeout))
+    }
+}
+
+/// Escapes every `#` that would start a shell comment, so `where #12` keeps
+/// its argument: task ids are written `#12` in tables, and a console has no
+/// use for comments.
+fn escape_comment_marks(line: &str) -> Cow<'_, str> {
+    #[derive(PartialEq)]
+    enum State {
+        Normal,
+        Single,
+        Double,
+    }
+    if !line.contains('#') {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 4);
+    let mut state = State::Normal;
+    let mut at_word_start = true;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (&state, c) {
+            (State::Normal, '#') if at_word_start => out.push_str("\\#"),
+            (State::Normal | State::Double, '\\') => {
+                out.push(c);
+                // The escaped character is copied as is, whatever it is.
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            (State::Normal, '\'') => {
+                state = State::Single;
+                out.push(c);
+            }
+            (State::Normal, '"') => {
+                state = State::Double;
+                out.push(c);
+            }
+            (State::Single, '\'') | (State::Double, '"') => {
+                state = State::Normal;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        at_word_start = state == State::Normal && c.is_whitespace();
+    }
+    Cow::Owned(out)
+}
+
+impl<C> fmt::Debug for Dispatcher<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("catalog", &self.catalog)
+            .field("has_executor", &self.executor.is_some())
+            .field("timeout", &self.timeout)
+            .field("prompt", &self.prompt)
+            .field("intro", &self.intro)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_comment_marks;
+
+    #[test]
+    fn hash_marks_survive_splitting() {
+        for (line, words) in [
+            ("where #12", vec!["where", "#12"]),
+            ("# alone", vec!["#", "alone"]),
+            (
+                "say '#x' \"#y\" a#b \\#c",
+                vec!["say", "#x", "#y", "a#b", "#c"],
+            ),
+            ("say \"a \\\" #b\" #c", vec!["say", "a \" #b", "#c"]),
+        ] {
+            let split = shell_words::split(&escape_comment_marks(line)).unwrap();
+            assert_eq!(split, words, "{line:?}");
+        }
+        assert!(shell_words::split(&escape_comment_marks("say \"#open")).is_err());
+    }
+}
