@@ -8,6 +8,19 @@ use std::{fmt, future::Future, io, pin::Pin};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+mod error;
+mod memory;
+mod tcp;
+pub mod telnet;
+#[cfg(unix)]
+mod unix;
+
+pub use error::BindError;
+pub use memory::{MemoryConnector, MemoryStream, MemoryTransport};
+pub use tcp::TcpTransport;
+#[cfg(unix)]
+pub use unix::UnixTransport;
+
 /// A byte stream that can be read and written asynchronously.
 ///
 /// Blanket-implemented for everything that is `AsyncRead + AsyncWrite +
