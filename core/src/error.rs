@@ -20,6 +20,9 @@ pub enum MonitorError {
         /// How it ended.
         state: TaskState,
     },
+    /// A monitor could not start listening.
+    #[error(transparent)]
+    Bind(#[from] crate::transport::BindError),
     /// A configuration value was refused.
     #[error("invalid monitor configuration: {0}")]
     Config(String),

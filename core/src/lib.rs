@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+pub mod commands;
 pub mod dispatch;
 mod error;
 mod executor;
@@ -37,6 +38,7 @@ pub mod format;
 mod id;
 mod introspect;
 mod registry;
+pub mod server;
 mod spawn;
 mod task;
 pub mod transport;
@@ -48,4 +50,7 @@ pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, T
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
 pub use task::{Cancelled, CancelledBy, Instrumented, TaskEnd, TaskState, current_task};
+pub use server::{
+    CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
+};
 pub use transport::Transport;

@@ -5,6 +5,8 @@
 mod render;
 mod signal;
 
+pub use signal::signal_names;
+
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 
 use crate::{
@@ -114,7 +116,7 @@ fn ps() -> Command<MonitorContext> {
                 .help("show at most N tasks (0 = all; default all)"),
         )
         .arg(json_flag())
-        .run(|ctx, args, out| {
+        .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let limit = args.get::<i64>("limit").unwrap_or(0);
             if limit < 0 {
@@ -183,7 +185,7 @@ fn ps_terminated() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(json_flag())
-        .run(|ctx, args, out| {
+        .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let all = ctx.introspect.terminated();
             let total = all.len();
@@ -242,7 +244,7 @@ fn where_() -> Command<MonitorContext> {
         )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
         .arg(json_flag())
-        .run(|ctx, args, out| {
+        .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let id: TaskId = args.get("TASK_ID").ok_or("missing TASK_ID")?;
             out.write(trace_text(ctx, id, args.flag("json"), false)?);
             Ok(())
@@ -255,7 +257,7 @@ fn where_terminated() -> Command<MonitorContext> {
         .about("Show how an ended task ended and the chain of tasks that spawned it.")
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps-terminated"))
         .arg(json_flag())
-        .run(|ctx, args, out| {
+        .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let id: TaskId = args.get("TASK_ID").ok_or("missing TASK_ID")?;
             out.write(trace_text(ctx, id, args.flag("json"), true)?);
             Ok(())
@@ -276,7 +278,7 @@ fn cancel() -> Command<MonitorContext> {
         )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
         .local()
-        .run_async(|ctx, args| {
+        .run_async(|ctx: &mut MonitorContext, args: &Args| {
             let introspect = Arc::clone(&ctx.introspect);
             let id: Option<TaskId> = args.get("TASK_ID");
             async move {
@@ -327,7 +329,7 @@ fn stacktrace() -> Command<MonitorContext> {
              this names the tasks that hold its worker threads.",
         )
         .arg(json_flag())
-        .run(|ctx, args, out| {
+        .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let mut running = Vec::new();
             ctx.introspect.for_each_live(&mut |task| {
                 if task.poll_ns.is_some() {

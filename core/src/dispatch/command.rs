@@ -51,6 +51,7 @@ pub struct Command<C> {
     pub(crate) about: String,
     pub(crate) args: Vec<Arg>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) local: bool,
     pub(crate) handler: Option<Handler<C>>,
 }
 
@@ -63,6 +64,7 @@ impl<C> Command<C> {
             about: String::new(),
             args: Vec::new(),
             timeout: None,
+            local: false,
             handler: None,
         }
     }
@@ -90,6 +92,17 @@ impl<C> Command<C> {
     /// Overrides the dispatcher's timeout for this asynchronous command.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs this asynchronous command's future on the console's own thread
+    /// even when the dispatcher has an executor.
+    ///
+    /// For commands that only wait on the monitor's own data (such as
+    /// `cancel` waiting for a task to stop) and must keep working when the
+    /// application's runtime is blocked. The timeout still applies.
+    pub fn local(mut self) -> Self {
+        self.local = true;
         self
     }
 
@@ -140,6 +153,7 @@ impl<C> fmt::Debug for Command<C> {
             .field("about", &self.about)
             .field("args", &self.args)
             .field("timeout", &self.timeout)
+            .field("local", &self.local)
             .field(
                 "handler",
                 &match self.handler {

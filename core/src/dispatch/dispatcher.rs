@@ -40,7 +40,8 @@ const INTRO_FIELDS: &[&str] = &["tasknum", "s"];
 /// [`Session`](super::Session).
 pub struct Dispatcher<C> {
     catalog: Catalog,
-    handlers: Vec<(Handler<C>, Option<Duration>)>,
+    /// Each command's handler, its own timeout and whether it runs locally.
+    handlers: Vec<(Handler<C>, Option<Duration>, bool)>,
     hooks: Box<dyn Hooks<C>>,
     executor: Option<Arc<dyn Executor>>,
     timeout: Duration,
@@ -83,6 +84,7 @@ impl<C: 'static> Dispatcher<C> {
             about,
             args,
             timeout,
+            local,
             handler,
         } = command;
         let mut new_names: Vec<&str> = Vec::new();
@@ -125,7 +127,7 @@ impl<C: 'static> Dispatcher<C> {
         self.catalog
             .commands
             .push(CommandInfo::new(name, aliases, about, clap));
-        self.handlers.push((handler, timeout));
+        self.handlers.push((handler, timeout, local));
         Ok(self)
     }
 
@@ -239,9 +241,9 @@ impl<C> Dispatcher<C> {
         self.executor.as_ref()
     }
 
-    pub(crate) fn handler(&self, index: usize) -> (&Handler<C>, Duration) {
-        let (handler, timeout) = &self.handlers[index];
-        (handler, timeout.unwrap_or(self.timeout))
+    pub(crate) fn handler(&self, index: usize) -> (&Handler<C>, Duration, bool) {
+        let (handler, timeout, local) = &self.handlers[index];
+        (handler, timeout.unwrap_or(self.timeout), *local)
     }
 }
 

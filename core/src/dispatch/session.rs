@@ -260,7 +260,7 @@ async fn execute<C: Send + 'static>(
     args: &Args,
 ) -> (Result<(), CommandError>, Reply) {
     let name = dispatcher.catalog().commands[index].name();
-    let (handler, timeout) = dispatcher.handler(index);
+    let (handler, timeout, local) = dispatcher.handler(index);
     let (result, text, exit) = match handler {
         Handler::Sync(f) => {
             let mut out = Output::new(dispatcher.catalog());
@@ -271,7 +271,10 @@ async fn execute<C: Send + 'static>(
         }
         Handler::Async(f) => {
             let result = match guard(|| f(ctx, args)) {
-                Ok(future) => run_future(future, timeout, dispatcher.executor()).await,
+                Ok(future) => {
+                    let executor = if local { None } else { dispatcher.executor() };
+                    run_future(future, timeout, executor).await
+                }
                 Err(message) => Err(CommandError::Panicked(message)),
             };
             match result {

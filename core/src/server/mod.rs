@@ -25,12 +25,13 @@ use std::{
 };
 
 use async_executor::LocalExecutor;
+use futures_lite::FutureExt as _;
 
 use crate::{
     Executor, MonitorError, TaskIntrospect, TaskRegistry,
     commands::{self, MonitorContext},
     dispatch::{Command, Dispatcher, Hooks},
-    transport::{TcpTransport, Transport},
+    transport::{Connection, TcpTransport, Transport},
 };
 
 /// The address the monitor listens on by default: loopback only.
@@ -287,7 +288,7 @@ impl MonitorBuilder {
     /// Fails at once, without starting anything, when a listener cannot be
     /// bound (port in use, permission denied, bad socket path), when a
     /// setting is invalid, or when the thread cannot be spawned.
-    pub fn start(self) -> Result<Monitor, MonitorError> {
+    pub fn start(mut self) -> Result<Monitor, MonitorError> {
         self.validate()?;
         let dispatcher = Arc::new(self.build_dispatcher()?);
 
@@ -499,38 +500,43 @@ fn serve(
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
+    let (connections, accepted) = async_channel::bounded::<Connection>(1);
+    for transport in transports {
+        executor
+            .spawn(accept_loop(transport, connections.clone()))
+            .detach();
+    }
+    drop(connections);
     async_io::block_on(executor.run(async {
-        for transport in transports {
-            executor
-                .spawn(accept_loop(&executor, Arc::clone(&shared), transport))
-                .detach();
+        loop {
+            let next = async { accepted.recv().await.ok() }
+                .or(async {
+                    // Resolves when `Monitor::close` drops the sender.
+                    let _ = stopped.recv().await;
+                    None
+                })
+                .await;
+            let Some(connection) = next else { break };
+            let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
+            let slot = SessionSlot(Arc::clone(&shared));
+            if previous >= shared.limits.max_sessions {
+                executor.spawn(session::refuse(connection, slot)).detach();
+            } else {
+                executor.spawn(session::run(connection, slot)).detach();
+            }
         }
-        // Resolves with an error when `Monitor::close` drops the sender.
-        let _ = stopped.recv().await;
     }));
-    // Dropping the executor here drops every session task, which closes
-    // their connections, and every listener, which releases the ports.
+    // Dropping the executor drops every session task, which closes their
+    // connections, and every accept loop, which releases the listeners.
     drop(executor);
 }
 
-async fn accept_loop<'a>(
-    executor: &LocalExecutor<'a>,
-    shared: Arc<Shared>,
-    transport: Arc<dyn Transport>,
-) {
+async fn accept_loop(transport: Arc<dyn Transport>, connections: async_channel::Sender<Connection>) {
     loop {
         match transport.accept().await {
             Ok(connection) => {
-                let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
-                let guard = SessionSlot(Arc::clone(&shared));
-                if previous >= shared.limits.max_sessions {
-                    executor
-                        .spawn(session::refuse(connection, guard))
-                        .detach();
-                } else {
-                    executor
-                        .spawn(session::run(connection, guard))
-                        .detach();
+                if connections.send(connection).await.is_err() {
+                    return;
                 }
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotConnected => return,
