@@ -41,7 +41,10 @@ impl TcpTransport {
         let listener = TcpListener::bind(addr).map_err(|e| BindError::tcp(addr, e))?;
         let bound = listener.local_addr().map_err(|e| BindError::tcp(addr, e))?;
         let listener = Async::new(listener).map_err(|e| BindError::tcp(addr, e))?;
-        Ok(Self { listener, addr: bound })
+        Ok(Self {
+            listener,
+            addr: bound,
+        })
     }
 
     /// The address the transport listens on, with the real port if port 0
@@ -53,7 +56,9 @@ impl TcpTransport {
 
 impl fmt::Debug for TcpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpTransport").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TcpTransport")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,7 +70,10 @@ impl Transport for TcpTransport {
             // algorithm would hold small writes back for no gain. Failing to
             // set it only costs latency, so it does not fail the connection.
             let _ = stream.get_ref().set_nodelay(true);
-            Ok(Connection { stream: Box::new(stream), peer: peer.to_string() })
+            Ok(Connection {
+                stream: Box::new(stream),
+                peer: peer.to_string(),
+            })
         })
     }
 
