@@ -1,8 +1,8 @@
 //! Console connections over TCP, for `nc 127.0.0.1 50101` and `telnet`.
 
 use std::{
-    fmt,
-    net::{SocketAddr, TcpListener},
+    fmt, io,
+    net::{SocketAddr, TcpListener, TcpStream},
 };
 
 use async_io::Async;
@@ -62,14 +62,22 @@ impl fmt::Debug for TcpTransport {
     }
 }
 
+impl TcpTransport {
+    /// Accepts the next client, with its stream ready for a console.
+    async fn accept_stream(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        let (stream, peer) = self.listener.accept().await?;
+        // A console writes a prompt and waits for the person: Nagle's
+        // algorithm would hold small writes back for no gain. Failing to
+        // set it only costs latency, so it does not fail the connection.
+        let _ = stream.get_ref().set_nodelay(true);
+        Ok((stream, peer))
+    }
+}
+
 impl Transport for TcpTransport {
     fn accept(&self) -> AcceptFuture<'_> {
         Box::pin(async move {
-            let (stream, peer) = self.listener.accept().await?;
-            // A console writes a prompt and waits for the person: Nagle's
-            // algorithm would hold small writes back for no gain. Failing to
-            // set it only costs latency, so it does not fail the connection.
-            let _ = stream.get_ref().set_nodelay(true);
+            let (stream, peer) = self.accept_stream().await?;
             Ok(Connection {
                 stream: Box::new(stream),
                 peer: peer.to_string(),
@@ -79,5 +87,20 @@ impl Transport for TcpTransport {
 
     fn local_addr(&self) -> String {
         self.addr.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_lite::future;
+
+    use super::*;
+
+    #[test]
+    fn accepted_streams_have_nodelay() {
+        let transport = TcpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = TcpStream::connect(transport.local_addr()).unwrap();
+        let (stream, _) = future::block_on(transport.accept_stream()).unwrap();
+        assert!(stream.get_ref().nodelay().unwrap());
     }
 }
