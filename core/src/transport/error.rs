@@ -93,9 +93,9 @@ pub enum BindError {
 
     /// Another process is accepting connections on the Unix socket.
     #[error(
-        "cannot listen on {}: a live process is already serving {}; \
-         stop it or choose another path",
-        .path.display(), .path.display()
+        "cannot listen on {}: the socket is in use, a live process is already serving it; \
+         stop that process or choose another path",
+        .path.display()
     )]
     SocketInUse {
         /// The socket path that was asked for.

@@ -76,7 +76,13 @@ impl MemoryTransport {
         // Unbounded so that `connect` never has to wait: a connection that
         // nobody accepts costs its pipes and nothing else.
         let (queue, incoming) = async_channel::unbounded();
-        (MemoryTransport { incoming }, MemoryConnector { queue, next_id: Arc::new(AtomicU64::new(1)) })
+        (
+            MemoryTransport { incoming },
+            MemoryConnector {
+                queue,
+                next_id: Arc::new(AtomicU64::new(1)),
+            },
+        )
     }
 }
 
@@ -92,9 +98,15 @@ impl MemoryConnector {
     pub fn connect(&self) -> io::Result<MemoryStream> {
         let (client, server) = MemoryStream::pair();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Connection { stream: Box::new(server), peer: format!("memory#{id}") };
+        let conn = Connection {
+            stream: Box::new(server),
+            peer: format!("memory#{id}"),
+        };
         self.queue.try_send(conn).map_err(|_| {
-            io::Error::new(io::ErrorKind::ConnectionRefused, "the memory transport was dropped")
+            io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "the memory transport was dropped",
+            )
         })?;
         Ok(client)
     }
@@ -106,8 +118,14 @@ impl MemoryStream {
         let (a_reader, b_writer) = piper::pipe(PIPE_CAPACITY);
         let (b_reader, a_writer) = piper::pipe(PIPE_CAPACITY);
         (
-            MemoryStream { reader: a_reader, writer: a_writer },
-            MemoryStream { reader: b_reader, writer: b_writer },
+            MemoryStream {
+                reader: a_reader,
+                writer: a_writer,
+            },
+            MemoryStream {
+                reader: b_reader,
+                writer: b_writer,
+            },
         )
     }
 }
@@ -170,7 +188,9 @@ impl AsyncWrite for MemoryStream {
 
 impl fmt::Debug for MemoryTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryTransport").field("queued", &self.incoming.len()).finish()
+        f.debug_struct("MemoryTransport")
+            .field("queued", &self.incoming.len())
+            .finish()
     }
 }
 

@@ -1,8 +1,8 @@
 //! Console connections over TCP, for `nc 127.0.0.1 50101` and `telnet`.
 
 use std::{
-    fmt,
-    net::{SocketAddr, TcpListener},
+    fmt, io,
+    net::{SocketAddr, TcpListener, TcpStream},
 };
 
 use async_io::Async;
@@ -41,7 +41,10 @@ impl TcpTransport {
         let listener = TcpListener::bind(addr).map_err(|e| BindError::tcp(addr, e))?;
         let bound = listener.local_addr().map_err(|e| BindError::tcp(addr, e))?;
         let listener = Async::new(listener).map_err(|e| BindError::tcp(addr, e))?;
-        Ok(Self { listener, addr: bound })
+        Ok(Self {
+            listener,
+            addr: bound,
+        })
     }
 
     /// The address the transport listens on, with the real port if port 0
@@ -53,23 +56,51 @@ impl TcpTransport {
 
 impl fmt::Debug for TcpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpTransport").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TcpTransport")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpTransport {
+    /// Accepts the next client, with its stream ready for a console.
+    async fn accept_stream(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        let (stream, peer) = self.listener.accept().await?;
+        // A console writes a prompt and waits for the person: Nagle's
+        // algorithm would hold small writes back for no gain. Failing to
+        // set it only costs latency, so it does not fail the connection.
+        let _ = stream.get_ref().set_nodelay(true);
+        Ok((stream, peer))
     }
 }
 
 impl Transport for TcpTransport {
     fn accept(&self) -> AcceptFuture<'_> {
         Box::pin(async move {
-            let (stream, peer) = self.listener.accept().await?;
-            // A console writes a prompt and waits for the person: Nagle's
-            // algorithm would hold small writes back for no gain. Failing to
-            // set it only costs latency, so it does not fail the connection.
-            let _ = stream.get_ref().set_nodelay(true);
-            Ok(Connection { stream: Box::new(stream), peer: peer.to_string() })
+            let (stream, peer) = self.accept_stream().await?;
+            Ok(Connection {
+                stream: Box::new(stream),
+                peer: peer.to_string(),
+            })
         })
     }
 
     fn local_addr(&self) -> String {
         self.addr.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_lite::future;
+
+    use super::*;
+
+    #[test]
+    fn accepted_streams_have_nodelay() {
+        let transport = TcpTransport::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = TcpStream::connect(transport.local_addr()).unwrap();
+        let (stream, _) = future::block_on(transport.accept_stream()).unwrap();
+        assert!(stream.get_ref().nodelay().unwrap());
     }
 }

@@ -163,7 +163,13 @@ impl LineDecoder {
     /// Creates a decoder for lines of at most `max_line` bytes (without
     /// their line end).
     pub fn new(max_line: usize) -> Self {
-        Self { max_line, line: Vec::new(), state: State::Data, discarding: false, after_cr: false }
+        Self {
+            max_line,
+            line: Vec::new(),
+            state: State::Data,
+            discarding: false,
+            after_cr: false,
+        }
     }
 
     /// The longest line, in bytes, that is reported as [`Event::Line`].
@@ -284,7 +290,9 @@ impl LineDecoder {
             return;
         }
         if self.line.len() >= self.max_line {
-            events.push(Event::TooLong { limit: self.max_line });
+            events.push(Event::TooLong {
+                limit: self.max_line,
+            });
             self.discarding = true;
             self.line.clear();
             return;
@@ -292,8 +300,9 @@ impl LineDecoder {
         if self.line.len() == self.line.capacity() {
             // Grow by hand: `push` alone could double the buffer past
             // `max_line`.
-            let target =
-                (self.line.capacity() * 2).max(INITIAL_LINE_CAPACITY).min(self.max_line);
+            let target = (self.line.capacity() * 2)
+                .max(INITIAL_LINE_CAPACITY)
+                .min(self.max_line);
             self.line.reserve_exact(target - self.line.len());
         }
         self.line.push(byte);

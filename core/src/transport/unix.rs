@@ -97,7 +97,11 @@ impl UnixTransport {
         let path = path.as_ref();
         let len = path.as_os_str().len();
         if len > MAX_PATH_LEN {
-            return Err(BindError::PathTooLong { path: path.to_owned(), len, max: MAX_PATH_LEN });
+            return Err(BindError::PathTooLong {
+                path: path.to_owned(),
+                len,
+                max: MAX_PATH_LEN,
+            });
         }
         let err = |source: io::Error| classify(path, source);
 
@@ -113,20 +117,30 @@ impl UnixTransport {
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(BindError::SocketInUse { path: path.to_owned() });
+                    return Err(BindError::SocketInUse {
+                        path: path.to_owned(),
+                    });
                 }
                 Err(e) => return Err(err(e)),
             }
         };
 
-        let meta = fs::symlink_metadata(path).map_err(err)?;
-        let file_id = (meta.dev(), meta.ino());
-        let transport = UnixTransport {
-            listener: Async::new(listener).map_err(err)?,
-            path: path.to_owned(),
-            file_id,
-        };
-        Ok(transport)
+        // From here on the socket file is ours: if we fail, remove it rather
+        // than leave a stale socket behind.
+        let registered = fs::symlink_metadata(path)
+            .map(|meta| (meta.dev(), meta.ino()))
+            .and_then(|file_id| Ok((Async::new(listener)?, file_id)));
+        match registered {
+            Ok((listener, file_id)) => Ok(UnixTransport {
+                listener,
+                path: path.to_owned(),
+                file_id,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                Err(err(e))
+            }
+        }
     }
 
     /// The path of the socket file.
@@ -183,11 +197,15 @@ fn clear_stale(path: &Path) -> Result<(), BindError> {
         Err(e) => return Err(err(e)),
     };
     if !before.file_type().is_socket() {
-        return Err(BindError::NotASocket { path: path.to_owned() });
+        return Err(BindError::NotASocket {
+            path: path.to_owned(),
+        });
     }
 
     match probe(path) {
-        Ok(()) => Err(BindError::SocketInUse { path: path.to_owned() }),
+        Ok(()) => Err(BindError::SocketInUse {
+            path: path.to_owned(),
+        }),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             // Nobody listens: the socket outlived its process. Remove it
             // only if it is still the file we probed; if it changed, the
@@ -215,6 +233,8 @@ fn clear_stale(path: &Path) -> Result<(), BindError> {
 ///
 /// A non-blocking connect with a timeout, because a blocking one would hang
 /// on a live server whose backlog is full; such a server counts as live.
+/// The probe disconnects at once, so a live server sees a client that says
+/// nothing and leaves.
 fn probe(path: &Path) -> io::Result<()> {
     future::block_on(future::or(
         async {
@@ -320,7 +340,9 @@ impl Drop for UnixTransport {
 
 impl fmt::Debug for UnixTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixTransport").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("UnixTransport")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -330,7 +352,10 @@ impl Transport for UnixTransport {
             // Clients of a path socket are normally unnamed, so the path they
             // connected to is the most useful name for them.
             let (stream, _) = self.listener.accept().await?;
-            Ok(Connection { stream: Box::new(stream), peer: format!("unix:{}", self.path.display()) })
+            Ok(Connection {
+                stream: Box::new(stream),
+                peer: format!("unix:{}", self.path.display()),
+            })
         })
     }
 
