@@ -48,9 +48,9 @@ pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
-pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
-pub use task::{Cancelled, CancelledBy, Instrumented, TaskEnd, TaskState, current_task};
 pub use server::{
     CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
 };
+pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
+pub use task::{Cancelled, CancelledBy, Instrumented, TaskEnd, TaskState, current_task};
 pub use transport::Transport;

@@ -59,7 +59,17 @@ fn intro_prompt_and_every_builtin_over_memory() {
     assert!(intro.contains("1 task running"), "{intro}");
 
     let help = c.cmd("help");
-    for name in ["ps", "ps-terminated", "where", "where-terminated", "cancel", "signal", "stacktrace", "exit", "help"] {
+    for name in [
+        "ps",
+        "ps-terminated",
+        "where",
+        "where-terminated",
+        "cancel",
+        "signal",
+        "stacktrace",
+        "exit",
+        "help",
+    ] {
         assert!(help.contains(name), "help lacks {name}: {help}");
     }
     assert_eq!(c.cmd("h"), help);
@@ -67,7 +77,10 @@ fn intro_prompt_and_every_builtin_over_memory() {
 
     let ps = c.cmd("ps");
     assert!(ps.starts_with("1 task running\n"), "{ps}");
-    assert!(ps.contains("sleeper-cancel-me") && ps.contains(&id.to_string()), "{ps}");
+    assert!(
+        ps.contains("sleeper-cancel-me") && ps.contains(&id.to_string()),
+        "{ps}"
+    );
     assert!(ps.contains("server_sessions.rs"), "{ps}");
     assert_eq!(c.cmd("p").lines().next(), ps.lines().next());
 
@@ -76,10 +89,16 @@ fn intro_prompt_and_every_builtin_over_memory() {
     assert_eq!(json[0]["name"], "sleeper-cancel-me");
 
     let filtered = c.cmd("ps -f nomatch");
-    assert!(filtered.starts_with("1 task running (showing 0)"), "{filtered}");
+    assert!(
+        filtered.starts_with("1 task running (showing 0)"),
+        "{filtered}"
+    );
 
     let trace = c.cmd(&format!("where {id}"));
-    assert!(trace.contains("sleeper-cancel-me") && trace.contains("server_sessions.rs"), "{trace}");
+    assert!(
+        trace.contains("sleeper-cancel-me") && trace.contains("server_sessions.rs"),
+        "{trace}"
+    );
     assert_eq!(c.cmd(&format!("w {id}")), trace);
     assert!(c.cmd("where 999999999").contains("No task 999999999"));
     assert!(c.cmd("where abc").contains("invalid task id \"abc\""));
@@ -87,8 +106,15 @@ fn intro_prompt_and_every_builtin_over_memory() {
     assert!(c.cmd("stacktrace").contains("No thread is inside"));
 
     let cancelled = c.cmd(&format!("cancel {id}"));
-    assert!(cancelled.contains(&format!("Cancelled task {id}")), "{cancelled}");
-    assert!(futures_lite::future::block_on(sleeper).unwrap_err().is_cancelled());
+    assert!(
+        cancelled.contains(&format!("Cancelled task {id}")),
+        "{cancelled}"
+    );
+    assert!(
+        futures_lite::future::block_on(sleeper)
+            .unwrap_err()
+            .is_cancelled()
+    );
     assert!(c.cmd(&format!("ca {id}")).contains("already ended"));
 
     let pt = c.cmd("pt");
@@ -129,7 +155,10 @@ fn custom_sync_and_async_commands_run_and_time_out() {
                     let nap: Duration = args.get("FOR").unwrap();
                     async move {
                         std::thread::sleep(nap);
-                        Ok(format!("slept {nap:?} on {}", std::thread::current().name().unwrap_or("?")))
+                        Ok(format!(
+                            "slept {nap:?} on {}",
+                            std::thread::current().name().unwrap_or("?")
+                        ))
                     }
                 }),
         )
@@ -138,13 +167,20 @@ fn custom_sync_and_async_commands_run_and_time_out() {
                 .about("Never finishes.")
                 .run_async(|_, _| std::future::pending()),
         )
-        .command(Command::new("boom").about("Panics.").run(|_, _, _| panic!("kaboom")))
+        .command(
+            Command::new("boom")
+                .about("Panics.")
+                .run(|_, _, _| panic!("kaboom")),
+        )
         .command_timeout(Duration::from_millis(200))
     });
     let mut c = client(&app);
     assert_eq!(c.cmd("double 21"), "42\n");
     assert!(c.cmd("double x").contains("usage: double N"));
-    assert!(c.cmd("nap 10ms").contains("tiny-worker"), "async command ran off the app runtime");
+    assert!(
+        c.cmd("nap 10ms").contains("tiny-worker"),
+        "async command ran off the app runtime"
+    );
     let started = Instant::now();
     assert!(c.cmd("hang").contains("timed out"));
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -160,7 +196,10 @@ fn telnet_bytes_long_lines_and_bad_utf8_are_answered() {
     // IAC DO ECHO is refused with IAC WONT ECHO and never read as a command.
     c.send_raw(&[255, 253, 1]);
     let ps = c.cmd("ps");
-    assert!(ps.contains("tasks running") || ps.contains("task running"), "{ps:?}");
+    assert!(
+        ps.contains("tasks running") || ps.contains("task running"),
+        "{ps:?}"
+    );
     c.send_raw(&[b'x'; 200]);
     assert!(c.cmd("").contains("longer than 64 bytes"));
     c.send_raw(&[0xff, 0xff, 0xc3, 0x28, b'\n']);
@@ -177,7 +216,10 @@ fn sessions_over_the_limit_are_refused_politely() {
     let _b = client(&app);
     let mut third = app.connector.connect().unwrap();
     let mut text = Vec::new();
-    futures_lite::future::block_on(futures_lite::AsyncReadExt::read_to_end(&mut third, &mut text)).unwrap();
+    futures_lite::future::block_on(futures_lite::AsyncReadExt::read_to_end(
+        &mut third, &mut text,
+    ))
+    .unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("limit of 2 sessions"), "{text}");
     drop(_a);
@@ -197,10 +239,18 @@ fn ps_answers_while_every_worker_is_blocked() {
     let mut stuck = Vec::new();
     for n in 0..2 {
         let blocked = Arc::clone(&blocked);
-        stuck.push(app.spawner.task().name(format!("hog-{n}")).spawn(async move {
-            // Each hog blocks one worker thread inside its poll.
-            let _ = blocked.lock().unwrap().recv_timeout(Duration::from_secs(20));
-        }));
+        stuck.push(
+            app.spawner
+                .task()
+                .name(format!("hog-{n}"))
+                .spawn(async move {
+                    // Each hog blocks one worker thread inside its poll.
+                    let _ = blocked
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(20));
+                }),
+        );
     }
     let registry = Arc::clone(app.spawner.registry());
     eventually("both workers blocked", || {
@@ -216,11 +266,19 @@ fn ps_answers_while_every_worker_is_blocked() {
     let mut c = client(&app);
     let started = Instant::now();
     let ps = c.cmd("ps --sort poll");
-    assert!(started.elapsed() < Duration::from_secs(1), "ps took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "ps took {:?}",
+        started.elapsed()
+    );
     assert!(ps.contains("hog-0") && ps.contains("hog-1"), "{ps}");
     assert!(ps.contains("running") && ps.contains("tiny-worker"), "{ps}");
     let st = c.cmd("stacktrace");
-    assert_eq!(st.lines().filter(|l| l.contains("polling task")).count(), 2, "{st}");
+    assert_eq!(
+        st.lines().filter(|l| l.contains("polling task")).count(),
+        2,
+        "{st}"
+    );
     release.send(()).unwrap();
     release.send(()).unwrap();
 }
@@ -228,11 +286,16 @@ fn ps_answers_while_every_worker_is_blocked() {
 #[test]
 fn tcp_session_and_close_releases_the_port() {
     let registry = TaskRegistry::new();
-    let mut monitor = MonitorBuilder::new(Arc::clone(&registry)).port(0).start().unwrap();
+    let mut monitor = MonitorBuilder::new(Arc::clone(&registry))
+        .port(0)
+        .start()
+        .unwrap();
     let addr = monitor.tcp_addr().unwrap();
     assert!(addr.ip().is_loopback());
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(b"ps\r\n").unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 1024];
@@ -260,7 +323,10 @@ fn tcp_session_and_close_releases_the_port() {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     // ...and the port is free again.
-    let again = MonitorBuilder::new(registry).port(addr.port()).start().unwrap();
+    let again = MonitorBuilder::new(registry)
+        .port(addr.port())
+        .start()
+        .unwrap();
     assert_eq!(again.tcp_addr().unwrap().port(), addr.port());
 }
 
@@ -272,7 +338,10 @@ fn non_loopback_hosts_need_explicit_permission() {
         .start()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("non-loopback") && err.contains("allow_remote"), "{err}");
+    assert!(
+        err.contains("non-loopback") && err.contains("allow_remote"),
+        "{err}"
+    );
 }
 
 #[cfg(unix)]
@@ -291,7 +360,9 @@ fn unix_socket_sessions_with_private_permissions() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(b"ps\n").unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 1024];

@@ -79,13 +79,16 @@ fn filter_option() -> Arg {
 
 fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
     filter.is_none_or(|needle| {
-        task.name.as_deref().is_some_and(|name| name.contains(needle))
+        task.name
+            .as_deref()
+            .is_some_and(|name| name.contains(needle))
             || task.location.contains(needle)
     })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
-    serde_json::to_string(value).map_err(|err| CommandError::new(format!("JSON encoding failed: {err}")))
+    serde_json::to_string(value)
+        .map_err(|err| CommandError::new(format!("JSON encoding failed: {err}")))
 }
 
 fn ps() -> Command<MonitorContext> {
@@ -99,16 +102,16 @@ fn ps() -> Command<MonitorContext> {
              A long 'in poll' time means the task is blocking its worker.",
         )
         .arg(filter_option())
-        .arg(
-            Arg::from(
-                clap::Arg::new("sort")
-                    .long("sort")
-                    .short('s')
-                    .value_name("KEY")
-                    .value_parser(["id", "age", "busy", "polls", "poll"])
-                    .help("order by id (default), age, busy, polls or poll (longest current poll first)"),
-            ),
-        )
+        .arg(Arg::from(
+            clap::Arg::new("sort")
+                .long("sort")
+                .short('s')
+                .value_name("KEY")
+                .value_parser(["id", "age", "busy", "polls", "poll"])
+                .help(
+                    "order by id (default), age, busy, polls or poll (longest current poll first)",
+                ),
+        ))
         .arg(
             Arg::int("limit")
                 .long("limit")
@@ -151,9 +154,9 @@ fn ps() -> Command<MonitorContext> {
                 out.line(format!("{total} task{plural} running"));
             }
             if shown_matching > tasks.len() {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "({} more match; use --limit 0 to show all)\n",
+                    "({} more match; use --limit 0 to show all)",
                     shown_matching - tasks.len()
                 );
             }
@@ -304,7 +307,10 @@ fn cancel() -> Command<MonitorContext> {
                                 duration_ns(poll_ns),
                                 task.thread.as_deref().unwrap_or("its worker")
                             ),
-                            (CancelRequested::WasRunning { .. } | CancelRequested::WasIdle, None) => {
+                            (
+                                CancelRequested::WasRunning { .. } | CancelRequested::WasIdle,
+                                None,
+                            ) => {
                                 format!(
                                     "Cancel requested for task {id}; it has not stopped within \
                                      {}s (its runtime may be busy or blocked); check with: ps\n",

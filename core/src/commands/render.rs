@@ -53,7 +53,12 @@ pub(super) fn live_table(tasks: &[TaskSnapshot]) -> String {
 
 pub(super) fn terminated_table(tasks: &[TaskSnapshot]) -> String {
     let mut table = table(&[
-        "Task ID", "Name", "Ended", "Location", "Lifetime", "Ended ago",
+        "Task ID",
+        "Name",
+        "Ended",
+        "Location",
+        "Lifetime",
+        "Ended ago",
     ]);
     for task in tasks {
         let ended = match &task.ended {
@@ -73,7 +78,8 @@ pub(super) fn terminated_table(tasks: &[TaskSnapshot]) -> String {
             Cell::new(ended),
             Cell::new(short_location(&task.location)),
             Cell::new(duration_ns(task.age_ns)).set_alignment(CellAlignment::Right),
-            Cell::new(duration_ns(task.ended_ago_ns.unwrap_or(0))).set_alignment(CellAlignment::Right),
+            Cell::new(duration_ns(task.ended_ago_ns.unwrap_or(0)))
+                .set_alignment(CellAlignment::Right),
         ]);
     }
     format!("{table}\n")

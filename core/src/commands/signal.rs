@@ -84,7 +84,11 @@ pub(super) fn command() -> Command<MonitorContext> {
                 )));
             }
             send(known)?;
-            out.line(format!("Sent SIG{} to process {}", known.name, std::process::id()));
+            out.line(format!(
+                "Sent SIG{} to process {}",
+                known.name,
+                std::process::id()
+            ));
             Ok(())
         })
 }

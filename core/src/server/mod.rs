@@ -55,6 +55,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Installs user hooks into the dispatcher once it is built.
+type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
+
 /// Configures and starts a [`Monitor`].
 ///
 /// ```
@@ -81,7 +84,7 @@ pub struct MonitorBuilder {
     help_template: Option<String>,
     help_short_template: Option<String>,
     commands: Vec<Command<MonitorContext>>,
-    hooks: Option<Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>>,
+    hooks: Option<InstallHooks>,
     command_timeout: Option<Duration>,
     limits: Limits,
 }
@@ -320,8 +323,7 @@ impl MonitorBuilder {
         };
         if transports.is_empty() {
             return Err(MonitorError::Config(
-                "nothing to listen on: TCP is off and no Unix socket or transport was given"
-                    .into(),
+                "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
             ));
         }
 
@@ -400,7 +402,9 @@ impl MonitorBuilder {
             dispatcher.set_intro(&intro).map_err(|e| config(&e))?;
         }
         if let Some(template) = self.help_template.take() {
-            dispatcher.set_help_template(&template).map_err(|e| config(&e))?;
+            dispatcher
+                .set_help_template(&template)
+                .map_err(|e| config(&e))?;
         }
         if let Some(template) = self.help_short_template.take() {
             dispatcher
@@ -531,7 +535,10 @@ fn serve(
     drop(executor);
 }
 
-async fn accept_loop(transport: Arc<dyn Transport>, connections: async_channel::Sender<Connection>) {
+async fn accept_loop(
+    transport: Arc<dyn Transport>,
+    connections: async_channel::Sender<Connection>,
+) {
     loop {
         match transport.accept().await {
             Ok(connection) => {
@@ -542,7 +549,10 @@ async fn accept_loop(transport: Arc<dyn Transport>, connections: async_channel::
             Err(err) if err.kind() == std::io::ErrorKind::NotConnected => return,
             Err(err) => {
                 // Typically EMFILE: back off instead of spinning.
-                eprintln!("monitor: accept on {} failed: {err}", transport.local_addr());
+                eprintln!(
+                    "monitor: accept on {} failed: {err}",
+                    transport.local_addr()
+                );
                 async_io::Timer::after(Duration::from_millis(100)).await;
             }
         }

@@ -19,9 +19,8 @@ pub(super) async fn refuse(connection: Connection, slot: SessionSlot) {
     let limit = slot.0.limits.max_sessions;
     let timeout = slot.0.limits.write_timeout;
     let mut stream = connection.stream;
-    let message = format!(
-        "The monitor is serving its limit of {limit} sessions; try again later.\n"
-    );
+    let message =
+        format!("The monitor is serving its limit of {limit} sessions; try again later.\n");
     let _ = write_timed(&mut stream, &encode_output(&message), timeout).await;
     let _ = stream.close().await;
 }
@@ -30,7 +29,9 @@ pub(super) async fn refuse(connection: Connection, slot: SessionSlot) {
 /// reading. A panic inside the session ends only this session.
 pub(super) async fn run(connection: Connection, slot: SessionSlot) {
     let peer = connection.peer.clone();
-    let outcome = AssertUnwindSafe(serve(connection, &slot)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(serve(connection, &slot))
+        .catch_unwind()
+        .await;
     if let Err(payload) = outcome {
         eprintln!(
             "monitor: session {peer} ended by a panic: {}",
@@ -48,10 +49,7 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
         inner: writer,
         timeout: limits.write_timeout,
     };
-    let context = MonitorContext::new(
-        std::sync::Arc::clone(&shared.introspect),
-        connection.peer,
-    );
+    let context = MonitorContext::new(std::sync::Arc::clone(&shared.introspect), connection.peer);
     let mut session = Session::new(std::sync::Arc::clone(&shared.dispatcher), context);
 
     let intro = session.intro(shared.introspect.live_count());
@@ -59,10 +57,7 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
         return;
     }
     loop {
-        let event = reader
-            .next_event()
-            .or(idle(limits.idle_timeout))
-            .await;
+        let event = reader.next_event().or(idle(limits.idle_timeout)).await;
         let written = match event {
             Ok(Event::Line(line)) => {
                 let reply = session.handle_line(&line).await;
@@ -163,4 +158,3 @@ async fn write_timed<W: futures_io::AsyncWrite + Unpin>(
     })
     .await
 }
-

@@ -137,7 +137,10 @@ impl<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Client<S> {
                 self.pending = rest.into_bytes();
                 return reply;
             }
-            assert!(std::time::Instant::now() < deadline, "no prompt in {text:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no prompt in {text:?}"
+            );
             let mut buf = [0u8; 4096];
             let n = futures_lite::future::block_on(async {
                 self.stream
