@@ -775,3 +775,26 @@ fn dispatcher_and_sessions_can_cross_threads() {
     let handle = std::thread::spawn(move || ok(&mut s, "add 1 2"));
     assert_eq!(handle.join().unwrap(), "3\n");
 }
+
+#[test]
+fn every_missing_argument_is_named() {
+    let mut d = Dispatcher::<Ctx>::new();
+    d.register(
+        Command::new("pause")
+            .arg(Arg::task_id("TASK_ID"))
+            .arg(Arg::duration("FOR"))
+            .run(|_, _, _| Ok(())),
+    )
+    .unwrap();
+    let mut s = session_with(d);
+    err(
+        &mut s,
+        "pause",
+        "pause: missing TASK_ID and FOR. usage: pause TASK_ID FOR",
+    );
+    err(
+        &mut s,
+        "pause 3",
+        "pause: missing FOR. usage: pause TASK_ID FOR",
+    );
+}
