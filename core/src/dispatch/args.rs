@@ -301,7 +301,7 @@ pub(crate) fn format_duration(d: Duration) -> String {
             }
         }
         out
-    } else if secs == 0 && nanos % 1_000_000 == 0 {
+    } else if secs == 0 && nanos.is_multiple_of(1_000_000) {
         format!("{}ms", nanos / 1_000_000)
     } else {
         format!("{:?}", d)
