@@ -483,6 +483,38 @@ fn help_for_one_command_uses_the_help_template() {
 }
 
 #[test]
+fn help_without_description_has_no_blank_line_runs() {
+    let mut d = Dispatcher::<Ctx>::new();
+    d.register(
+        Command::new("bare")
+            .arg(Arg::int("N"))
+            .run(|_, _, _| Ok(())),
+    )
+    .unwrap();
+    let mut s = session_with(d);
+    assert_eq!(
+        ok(&mut s, "help bare"),
+        "usage: bare N\n\narguments:\n  N\n"
+    );
+    // Several names: each one's help, in order; unknown ones are named.
+    let reply = run(&mut s, "help bare nope help");
+    assert!(reply.is_error);
+    assert!(reply.text.starts_with("usage: bare N\n"), "{}", reply.text);
+    assert!(
+        reply.text.contains("usage: help [COMMAND...]\n"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply
+            .text
+            .ends_with("\nhelp: no command \"nope\" (type \"help\" for the list of commands)\n"),
+        "{}",
+        reply.text
+    );
+}
+
+#[test]
 fn custom_help_templates() {
     let mut d = dispatcher();
     d.set_help_template("{cmd_name}|{arg_list}|{doc_firstline}|{{literal}}")
@@ -774,4 +806,27 @@ fn dispatcher_and_sessions_can_cross_threads() {
     drop(fut);
     let handle = std::thread::spawn(move || ok(&mut s, "add 1 2"));
     assert_eq!(handle.join().unwrap(), "3\n");
+}
+
+#[test]
+fn every_missing_argument_is_named() {
+    let mut d = Dispatcher::<Ctx>::new();
+    d.register(
+        Command::new("pause")
+            .arg(Arg::task_id("TASK_ID"))
+            .arg(Arg::duration("FOR"))
+            .run(|_, _, _| Ok(())),
+    )
+    .unwrap();
+    let mut s = session_with(d);
+    err(
+        &mut s,
+        "pause",
+        "pause: missing TASK_ID and FOR. usage: pause TASK_ID FOR",
+    );
+    err(
+        &mut s,
+        "pause 3",
+        "pause: missing FOR. usage: pause TASK_ID FOR",
+    );
 }

@@ -418,10 +418,20 @@ pub(crate) fn condense_clap_error(err: &clap::Error) -> String {
         Some(ContextValue::Strings(v)) => Some(v.join(", ")),
         _ => None,
     };
+    // clap names arguments `<TASK_ID>` or `<WORDS>...`; the usage line we
+    // show spells them `TASK_ID` and `WORDS...`, so the message names them
+    // the same way.
     let arg = || {
-        context_string(ContextKind::InvalidArg)
-            .map(|a| a.replace(['<', '>'], "").replace(", ", " and "))
-            .unwrap_or_else(|| "an argument".to_owned())
+        let plain = |a: &str| a.replace(['<', '>'], "").trim_end_matches("...").to_owned();
+        match err.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(a)) => plain(a),
+            Some(ContextValue::Strings(all)) => all
+                .iter()
+                .map(|a| plain(a))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            _ => "an argument".to_owned(),
+        }
     };
     let value = || context_string(ContextKind::InvalidValue).unwrap_or_default();
     match err.kind() {

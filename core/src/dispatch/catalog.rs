@@ -234,7 +234,15 @@ impl Catalog {
     /// `None` when `word` names no single command.
     pub fn help(&self, word: &str) -> Option<String> {
         match self.resolve(word) {
-            Resolution::Found(info) => Some(info.render(&self.help_template)),
+            Resolution::Found(info) => {
+                let mut help = info.render(&self.help_template);
+                // Empty fields (no help text, no aliases) would leave runs of
+                // blank lines; one is enough.
+                while help.contains("\n\n\n") {
+                    help = help.replace("\n\n\n", "\n\n");
+                }
+                Some(help)
+            }
             _ => None,
         }
     }
