@@ -29,6 +29,7 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit together.
 #![deny(missing_docs)]
 
+pub mod client;
 mod clock;
 pub mod commands;
 pub mod dispatch;
