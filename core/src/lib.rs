@@ -32,6 +32,7 @@
 pub mod client;
 mod clock;
 pub mod commands;
+pub mod console;
 pub mod dispatch;
 mod error;
 mod executor;

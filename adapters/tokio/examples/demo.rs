@@ -36,7 +36,9 @@ fn parse_options() -> Result<Options, String> {
         match arg.as_str() {
             "--tour" => options.tour = true,
             "--port" => {
-                let value = args.next().ok_or("--port needs a value, e.g. --port 50101")?;
+                let value = args
+                    .next()
+                    .ok_or("--port needs a value, e.g. --port 50101")?;
                 options.port = value
                     .parse()
                     .map_err(|_| format!("invalid port {value:?} (expected 0-65535)"))?;
@@ -46,7 +48,11 @@ fn parse_options() -> Result<Options, String> {
                 println!("usage: demo [--port N] [--tour]");
                 std::process::exit(0);
             }
-            other => return Err(format!("unknown argument {other:?}; usage: demo [--port N] [--tour]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: demo [--port N] [--tour]"
+                ));
+            }
         }
     }
     // The tour must work even when 50101 is taken: any free port will do.
@@ -101,11 +107,15 @@ async fn main() {
 
 /// Starts the application's tasks and returns the echo server's address.
 async fn start_app() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo server");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind echo server");
     let echo_addr = listener.local_addr().expect("local addr");
     monitor_tokio::task().name("echo-server").spawn(async move {
         loop {
-            let Ok((mut socket, peer)) = listener.accept().await else { continue };
+            let Ok((mut socket, peer)) = listener.accept().await else {
+                continue;
+            };
             monitor_tokio::task()
                 .name(format!("echo-conn {peer}"))
                 .spawn(async move {
@@ -172,7 +182,10 @@ fn tour(addr: std::net::SocketAddr) -> std::io::Result<String> {
     let id_of = |name: &str| -> Option<String> {
         ps.lines()
             .find(|line| line.contains(name))
-            .and_then(|line| line.split_whitespace().find(|word| word.parse::<u64>().is_ok()))
+            .and_then(|line| {
+                line.split_whitespace()
+                    .find(|word| word.parse::<u64>().is_ok())
+            })
             .map(str::to_owned)
     };
     if let Some(archiver) = id_of("report-archiver") {
