@@ -215,8 +215,8 @@ Available commands:
     cancel TASK_ID: Cancel a task: its future is dropped at its next poll, running its destructors. (aliases: ca)
     exit: Leave the monitor (the application keeps running). Ctrl-D does the same. (aliases: quit, q)
     help [COMMAND]...: Show the commands, or help for the named ones. (aliases: h, ?)
-    ps [-f TEXT] [-s KEY] [-n N] [--json]: List the live tasks. (aliases: p)
-    ps-terminated [-f TEXT] [--json]: List recently ended tasks, newest first. (aliases: pt, pst)
+    ps [--filter TEXT] [--sort KEY] [--limit limit] [--json]: List the live tasks. (aliases: p)
+    ps-terminated [--filter TEXT] [--json]: List recently ended tasks, newest first. (aliases: pt, pst)
     signal [--confirm] SIGNAME: Send a signal to this process, e.g. signal USR1.
     stacktrace [--json]: Show which task each thread is polling right now, and for how long. (aliases: st, stack)
     where [--json] TASK_ID: Show where a task is (aliases: w)
@@ -248,10 +248,13 @@ Available commands:
         let help = catalog.resolve("help").unwrap();
         assert_eq!(help.aliases, ["h", "?"]);
         let ps = catalog.resolve("ps").unwrap();
-        assert_eq!(ps.args, "[-f TEXT] [-s KEY] [-n N] [--json]");
+        assert_eq!(
+            ps.args,
+            "[--filter TEXT] [--sort KEY] [--limit limit] [--json]"
+        );
         assert_eq!(
             ps.options().collect::<Vec<_>>(),
-            ["-f", "-s", "-n", "--json"]
+            ["--filter", "--sort", "--limit", "--json"]
         );
         assert!(catalog.resolve("where").unwrap().takes("TASK_ID"));
         assert!(catalog.resolve("signal").unwrap().takes("SIGNAME"));
