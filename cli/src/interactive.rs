@@ -76,14 +76,17 @@ pub(crate) fn run(
             Err(ReadlineError::Eof) => return Ok(ExitCode::SUCCESS),
             Err(other) => return Err(readline_error(other)),
         };
-        let line = line.trim();
+        let raw = line;
+        let line = raw.trim();
         // The server repeats the previous command on an empty line (like
         // Python's cmd). With history one key away that is only a trap for
         // `cancel`, so an empty line just shows the prompt again.
         if line.is_empty() {
             continue;
         }
-        history.add(&mut editor, line);
+        // Untrimmed at the start: a line typed with a leading space stays
+        // out of history, as in shells.
+        history.add(&mut editor, raw.trim_end());
         let reply = match conn.borrow_mut().request(line) {
             Ok(reply) => reply,
             Err(error @ conn::Error::Timeout { .. }) => {

@@ -93,12 +93,17 @@ fn history_persists_and_up_arrow_recalls_it() {
     type_text(&mut first, "ps -f lonely\r");
     first.exp_string("(showing 1)").unwrap();
     first.exp_string(PROMPT).unwrap();
+    // A leading space keeps a line out of history, as in shells.
+    type_text(&mut first, " stacktrace\r");
+    first.exp_string("No thread is inside").unwrap();
+    first.exp_string(PROMPT).unwrap();
     type_text(&mut first, "exit\r");
     first.exp_string("Leaving the monitor. Bye.").unwrap();
     first.exp_eof().unwrap();
     assert_eq!(exit_code(&mut first), 0);
     let saved = std::fs::read_to_string(app.history_file()).expect("history written");
     assert!(saved.contains("ps -f lonely"), "{saved}");
+    assert!(!saved.contains("stacktrace"), "{saved}");
 
     // A new console starts with that history: Up, Up, Enter runs the
     // command before `exit` again.
