@@ -64,7 +64,9 @@ impl Future for PollOnce {
 
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         if let Some(mut future) = self.0.take() {
-            let _ = future.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            let _ = future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
             // Leaked on purpose: this is the bug being simulated.
             std::mem::forget(future);
         }

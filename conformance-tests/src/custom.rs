@@ -212,11 +212,7 @@ impl Job {
 
     fn finish(&self) {
         self.state.store(DONE, Ordering::Release);
-        let future = self
-            .future
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let future = self.future.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(future);
     }
 }

@@ -221,11 +221,7 @@ impl Future for Timer {
         if self.shared.fired.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        *self
-            .shared
-            .waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        *self.shared.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
         if !self.started {
             self.started = true;
             let shared = Arc::clone(&self.shared);

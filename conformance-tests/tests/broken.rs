@@ -16,7 +16,7 @@ fn a_runtime_that_never_polls_fails_visibility() {
 }
 
 #[test]
-#[should_panic(expected = "timed out")]
+#[should_panic(expected = "did not complete: task")]
 fn a_runtime_that_never_polls_fails_completion() {
     run_contract(
         || BrokenRuntime::new(Breakage::NeverPolls),

@@ -7,7 +7,7 @@ use monitor_core::{
     TaskState,
 };
 
-use super::{join, on};
+use super::{join, join_ok, on};
 use crate::{
     RuntimeUnderTest,
     support::{Gate, drop_probe, eventually, spawner},
@@ -43,7 +43,11 @@ pub fn cancel_drops_the_future_within_100ms(rt: &dyn RuntimeUnderTest) {
         took <= CANCEL_WITHIN,
         "{at} the future was dropped {took:?} after cancel, more than {CANCEL_WITHIN:?}"
     );
-    assert_eq!(join(rt, handle).unwrap_err(), JoinError::Cancelled(id), "{at}");
+    assert_eq!(
+        join(rt, handle).unwrap_err(),
+        JoinError::Cancelled(id),
+        "{at}"
+    );
     let task = spawner.registry().task(id).unwrap();
     assert_eq!(
         task.ended,
@@ -76,7 +80,10 @@ pub fn cancel_during_a_poll_takes_effect_when_it_returns(rt: &dyn RuntimeUnderTe
         matches!(outcome, CancelRequested::WasRunning { .. }),
         "{at} {outcome:?}"
     );
-    assert!(!probe.dropped(), "{at} a poll in progress cannot be interrupted");
+    assert!(
+        !probe.dropped(),
+        "{at} a poll in progress cannot be interrupted"
+    );
     assert_eq!(
         spawner.registry().task(id).unwrap().state,
         TaskState::Running,
@@ -115,7 +122,7 @@ pub fn cancel_of_finished_task_is_an_error(rt: &dyn RuntimeUnderTest) {
     let spawner = spawner(rt);
     let handle = spawner.spawn(async {});
     let id = handle.id();
-    join(rt, handle).unwrap();
+    join_ok(rt, handle);
     let err = spawner.registry().cancel(id).unwrap_err();
     assert!(
         matches!(err, MonitorError::AlreadyEnded { id: ended, state: TaskState::Completed } if ended == id),

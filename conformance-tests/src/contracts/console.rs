@@ -14,7 +14,7 @@ use monitor_core::{
     dispatch::{Arg, Command},
 };
 
-use super::{is_contract_location, join, on};
+use super::{is_contract_location, join, join_ok, on};
 use crate::{
     RuntimeUnderTest,
     support::{Gate, Harness, MarkingExecutor, drop_probe, eventually, json, not_applicable},
@@ -92,7 +92,7 @@ pub fn ps_answers_while_every_worker_is_blocked(rt: &dyn RuntimeUnderTest) {
     );
     key.open();
     for hog in hogs {
-        join(rt, hog).unwrap();
+        join_ok(rt, hog);
     }
 }
 
@@ -121,9 +121,10 @@ pub fn ten_thousand_live_tasks_are_listed(rt: &dyn RuntimeUnderTest) {
     }
     let mut console = h.console();
     assert!(
-        console
-            .intro()
-            .contains(&format!("{count} task{} running", if count == 1 { "" } else { "s" })),
+        console.intro().contains(&format!(
+            "{count} task{} running",
+            if count == 1 { "" } else { "s" }
+        )),
         "{at} intro: {}",
         console.intro()
     );
@@ -137,7 +138,10 @@ pub fn ten_thousand_live_tasks_are_listed(rt: &dyn RuntimeUnderTest) {
         .collect();
     assert_eq!(listed.len(), count, "{at} number of tasks listed");
     let unique: HashSet<u64> = listed.iter().copied().collect();
-    assert_eq!(unique, expected, "{at} listed ids differ from the spawned ids");
+    assert_eq!(
+        unique, expected,
+        "{at} listed ids differ from the spawned ids"
+    );
     assert!(
         listed.windows(2).all(|w| w[0] < w[1]),
         "{at} ps sorts by id by default"
@@ -157,7 +161,11 @@ pub fn ten_thousand_live_tasks_are_listed(rt: &dyn RuntimeUnderTest) {
 pub fn intro_and_help_list_every_builtin(rt: &dyn RuntimeUnderTest) {
     let at = on(rt);
     let h = Harness::new(rt, |b| b);
-    let task = h.spawner.task().name("lonely").spawn(std::future::pending::<()>());
+    let task = h
+        .spawner
+        .task()
+        .name("lonely")
+        .spawn(std::future::pending::<()>());
     let mut console = h.console();
     assert!(
         console.intro().contains("1 task running"),
@@ -183,7 +191,12 @@ pub fn ps_lists_filters_sorts_and_limits(rt: &dyn RuntimeUnderTest) {
     let h = Harness::new(rt, |b| b);
     let handles: Vec<_> = ["alpha", "beta", "gamma"]
         .into_iter()
-        .map(|name| h.spawner.task().name(name).spawn(std::future::pending::<()>()))
+        .map(|name| {
+            h.spawner
+                .task()
+                .name(name)
+                .spawn(std::future::pending::<()>())
+        })
         .collect();
     let mut console = h.console();
     let ps = console.cmd("ps");
@@ -194,7 +207,10 @@ pub fn ps_lists_filters_sorts_and_limits(rt: &dyn RuntimeUnderTest) {
             "{at} {ps}"
         );
     }
-    assert!(ps.contains("console.rs"), "{at} spawn location missing: {ps}");
+    assert!(
+        ps.contains("console.rs"),
+        "{at} spawn location missing: {ps}"
+    );
     // Only the headline: ages and busy times move between two calls.
     assert_eq!(
         console.cmd("p").lines().next(),
@@ -203,8 +219,14 @@ pub fn ps_lists_filters_sorts_and_limits(rt: &dyn RuntimeUnderTest) {
     );
 
     let beta = console.cmd("ps -f beta");
-    assert!(beta.starts_with("3 tasks running (showing 1)"), "{at} {beta}");
-    assert!(beta.contains("beta") && !beta.contains("alpha"), "{at} {beta}");
+    assert!(
+        beta.starts_with("3 tasks running (showing 1)"),
+        "{at} {beta}"
+    );
+    assert!(
+        beta.contains("beta") && !beta.contains("alpha"),
+        "{at} {beta}"
+    );
 
     let sorted = json(&console.cmd("ps --sort id --json"));
     let ids: Vec<u64> = sorted
@@ -232,7 +254,11 @@ pub fn ps_lists_filters_sorts_and_limits(rt: &dyn RuntimeUnderTest) {
 pub fn ps_json_has_the_documented_fields(rt: &dyn RuntimeUnderTest) {
     let at = on(rt);
     let h = Harness::new(rt, |b| b);
-    let handle = h.spawner.task().name("json").spawn(std::future::pending::<()>());
+    let handle = h
+        .spawner
+        .task()
+        .name("json")
+        .spawn(std::future::pending::<()>());
     let id = handle.id();
     eventually(format!("{at} first poll"), || {
         (h.registry.task(id)?.polls == 1).then_some(())
@@ -284,18 +310,31 @@ pub fn where_shows_state_location_and_creation_chain(rt: &dyn RuntimeUnderTest) 
     });
     let mut console = h.console();
     let text = console.cmd(&format!("where {}", child.id));
-    assert!(text.contains(&format!("Task {} (child) is idle", child.id)), "{at} {text}");
+    assert!(
+        text.contains(&format!("Task {} (child) is idle", child.id)),
+        "{at} {text}"
+    );
     assert!(text.contains("Creation chain"), "{at} {text}");
-    assert!(text.contains(&format!("task {root_id} (root)")), "{at} {text}");
+    assert!(
+        text.contains(&format!("task {root_id} (root)")),
+        "{at} {text}"
+    );
     assert!(text.contains(file!()), "{at} {text}");
-    assert_eq!(console.cmd(&format!("w {}", child.id)), text, "{at} alias w");
+    assert_eq!(
+        console.cmd(&format!("w {}", child.id)),
+        text,
+        "{at} alias w"
+    );
     let trace = json(&console.cmd(&format!("where {} --json", child.id)));
     assert_eq!(trace["task"]["id"], child.id.as_u64(), "{at}");
     assert_eq!(trace["ancestors"][0]["id"], root_id.as_u64(), "{at}");
     let unknown = console.cmd("where 999999999999");
     assert!(unknown.contains("No task 999999999999"), "{at} {unknown}");
     let invalid = console.cmd("where abc");
-    assert!(invalid.contains("invalid task id \"abc\""), "{at} {invalid}");
+    assert!(
+        invalid.contains("invalid task id \"abc\""),
+        "{at} {invalid}"
+    );
     h.registry.cancel(child.id).unwrap();
     root.cancel();
     assert!(join(rt, root).is_err(), "{at}");
@@ -309,7 +348,7 @@ pub fn terminated_commands_show_how_tasks_ended(rt: &dyn RuntimeUnderTest) {
     let h = Harness::new(rt, |b| b);
     let done = h.spawner.task().name("done").spawn(async {});
     let done_id = done.id();
-    join(rt, done).unwrap();
+    join_ok(rt, done);
     let cancelled = h
         .spawner
         .task()
@@ -325,7 +364,11 @@ pub fn terminated_commands_show_how_tasks_ended(rt: &dyn RuntimeUnderTest) {
     });
     let panicked_id = panicked.id();
     assert!(join(rt, panicked).unwrap_err().is_panic(), "{at}");
-    let live = h.spawner.task().name("live").spawn(std::future::pending::<()>());
+    let live = h
+        .spawner
+        .task()
+        .name("live")
+        .spawn(std::future::pending::<()>());
 
     let mut console = h.console();
     let pt = console.cmd("ps-terminated");
@@ -346,7 +389,11 @@ pub fn terminated_commands_show_how_tasks_ended(rt: &dyn RuntimeUnderTest) {
         .collect();
     assert_eq!(
         ids,
-        vec![panicked_id.as_u64(), cancelled_id.as_u64(), done_id.as_u64()],
+        vec![
+            panicked_id.as_u64(),
+            cancelled_id.as_u64(),
+            done_id.as_u64()
+        ],
         "{at} newest first"
     );
     assert_eq!(listed[0]["ended"]["reason"], "panicked", "{at}");
@@ -356,8 +403,15 @@ pub fn terminated_commands_show_how_tasks_ended(rt: &dyn RuntimeUnderTest) {
     assert_eq!(filtered.as_array().unwrap().len(), 1, "{at}");
 
     let wt = console.cmd(&format!("where-terminated {panicked_id}"));
-    assert!(wt.contains("panicked: terminated-contract panic"), "{at} {wt}");
-    assert_eq!(console.cmd(&format!("wt {panicked_id}")), wt, "{at} alias wt");
+    assert!(
+        wt.contains("panicked: terminated-contract panic"),
+        "{at} {wt}"
+    );
+    assert_eq!(
+        console.cmd(&format!("wt {panicked_id}")),
+        wt,
+        "{at} alias wt"
+    );
     let refused = console.cmd(&format!("wt {}", live.id()));
     assert!(refused.contains("still live"), "{at} {refused}");
     live.cancel();
@@ -420,7 +474,7 @@ pub fn stacktrace_names_the_task_blocking_a_worker(rt: &dyn RuntimeUnderTest) {
     let st_json = json(&console.cmd("stack --json"));
     assert_eq!(st_json[0]["id"], id.as_u64(), "{at}");
     key.open();
-    join(rt, handle).unwrap();
+    join_ok(rt, handle);
     assert!(console.cmd("st").contains("No thread is inside"), "{at}");
 }
 
@@ -441,7 +495,10 @@ pub fn signal_command_guards_dangerous_signals(rt: &dyn RuntimeUnderTest) {
     } else {
         assert!(sent.contains("only supported on Unix"), "{at} {sent}");
     }
-    assert!(console.cmd("ps").contains("running"), "{at} session still open");
+    assert!(
+        console.cmd("ps").contains("running"),
+        "{at} session still open"
+    );
 }
 
 /// `exit`, `quit` and `q` end the session (the application keeps running);
@@ -453,10 +510,14 @@ pub fn exit_ends_the_session(rt: &dyn RuntimeUnderTest) {
         let mut console = h.console();
         let bye = console.cmd(word);
         assert!(bye.contains("Bye"), "{at} {word}: {bye}");
-        assert_eq!(console.read_to_end(), "", "{at} {word}: connection not closed");
+        assert_eq!(
+            console.read_to_end(),
+            "",
+            "{at} {word}: connection not closed"
+        );
     }
     let after = h.spawner.spawn(async { 1 });
-    assert_eq!(join(rt, after).unwrap(), 1, "{at} the runtime keeps running");
+    assert_eq!(join_ok(rt, after), 1, "{at} the runtime keeps running");
 }
 
 /// A custom synchronous command is listed by `help`, parses its typed
@@ -470,7 +531,11 @@ pub fn custom_sync_command_runs(rt: &dyn RuntimeUnderTest) {
                 .arg(Arg::int("N"))
                 .run(|ctx: &mut MonitorContext, args, out| {
                     let n: i64 = args.get("N").ok_or("missing N")?;
-                    out.line(format!("{} (live: {})", n * 2, ctx.introspect().live_count()));
+                    out.line(format!(
+                        "{} (live: {})",
+                        n * 2,
+                        ctx.introspect().live_count()
+                    ));
                     Ok(())
                 }),
         )
@@ -556,7 +621,10 @@ pub fn async_command_times_out_and_is_dropped(rt: &dyn RuntimeUnderTest) {
         probe.wait(Duration::from_secs(1)).is_some(),
         "{at} the timed-out command's future was not dropped"
     );
-    assert!(console.cmd("ps").contains("running"), "{at} session still usable");
+    assert!(
+        console.cmd("ps").contains("running"),
+        "{at} session still usable"
+    );
 }
 
 /// A command that panics, synchronously on the console or asynchronously
@@ -584,10 +652,16 @@ pub fn panicking_commands_are_contained(rt: &dyn RuntimeUnderTest) {
     let mut console = h.console();
     assert!(console.cmd("boom").contains("sync kaboom"), "{at}");
     assert!(console.cmd("aboom").contains("async kaboom"), "{at}");
-    assert!(console.cmd("ps").contains("running"), "{at} session survived");
-    assert!(h.console().cmd("ps").contains("running"), "{at} new session");
+    assert!(
+        console.cmd("ps").contains("running"),
+        "{at} session survived"
+    );
+    assert!(
+        h.console().cmd("ps").contains("running"),
+        "{at} new session"
+    );
     let after = h.spawner.spawn(async { 7 });
-    assert_eq!(join(rt, after).unwrap(), 7, "{at} runtime survived");
+    assert_eq!(join_ok(rt, after), 7, "{at} runtime survived");
 }
 
 /// Several sessions at once are independent: a cancel in one is seen by
@@ -616,7 +690,10 @@ pub fn concurrent_sessions_are_independent(rt: &dyn RuntimeUnderTest) {
     assert!(join(rt, handle).is_err(), "{at}");
     assert!(a.cmd("pt").contains("shared"), "{at} a sees c's cancel");
     assert!(b.cmd("exit").contains("Bye"), "{at}");
-    assert!(a.cmd("ps").starts_with("0 tasks running"), "{at} a still open");
+    assert!(
+        a.cmd("ps").starts_with("0 tasks running"),
+        "{at} a still open"
+    );
     let mut d = eventually(format!("{at} a session place to free up"), || {
         let console = h.console();
         (!console.intro().contains("limit")).then_some(console)

@@ -32,6 +32,14 @@ fn join<T>(rt: &dyn RuntimeUnderTest, handle: JoinHandle<T>) -> Result<T, JoinEr
     block_on_within(rt, PATIENCE, &what, handle)
 }
 
+/// Awaits a tracked task that must complete, within [`PATIENCE`].
+#[track_caller]
+fn join_ok<T>(rt: &dyn RuntimeUnderTest, handle: JoinHandle<T>) -> T {
+    let id = handle.id();
+    join(rt, handle)
+        .unwrap_or_else(|err| panic!("[{}] task {id} did not complete: {err}", rt.name()))
+}
+
 /// Prefixes assertion messages with the runtime's name.
 fn on(rt: &dyn RuntimeUnderTest) -> String {
     format!("[{}]", rt.name())
@@ -42,4 +50,9 @@ fn is_contract_location(location: &str, file: &str) -> bool {
     location.starts_with(file) && location[file.len()..].starts_with(':')
 }
 
+/// How long a contract keeps a worker blocked to see time pass in a poll.
 const SHORT: Duration = Duration::from_millis(30);
+
+/// How far busy times may fall short of real time: the registry measures
+/// them with a clock refreshed every millisecond.
+const COARSE_SLACK: Duration = Duration::from_millis(3);

@@ -16,7 +16,10 @@ pub fn builtin_commands_work_over_tcp(rt: &dyn RuntimeUnderTest) {
     let at = on(rt);
     let h = Harness::with_tcp(rt, |b| b);
     let addr = h.monitor.tcp_addr().expect("TCP was asked for");
-    assert!(addr.ip().is_loopback(), "{at} listens on loopback by default");
+    assert!(
+        addr.ip().is_loopback(),
+        "{at} listens on loopback by default"
+    );
     let (probe, guard) = drop_probe();
     let handle = h.spawner.task().name("over-tcp").spawn(async move {
         let _guard = guard;
@@ -24,20 +27,40 @@ pub fn builtin_commands_work_over_tcp(rt: &dyn RuntimeUnderTest) {
     });
     let id = handle.id();
     let mut console = h.tcp_console();
-    assert!(console.intro().contains("1 task running"), "{at} {}", console.intro());
+    assert!(
+        console.intro().contains("1 task running"),
+        "{at} {}",
+        console.intro()
+    );
     assert!(console.cmd("help").contains("where-terminated"), "{at}");
     let ps = console.cmd("ps");
-    assert!(ps.contains("over-tcp") && ps.contains(&id.to_string()), "{at} {ps}");
-    assert_eq!(json(&console.cmd("ps --json"))[0]["id"], id.as_u64(), "{at}");
-    assert!(console.cmd(&format!("where {id}")).contains("over-tcp"), "{at}");
+    assert!(
+        ps.contains("over-tcp") && ps.contains(&id.to_string()),
+        "{at} {ps}"
+    );
+    assert_eq!(
+        json(&console.cmd("ps --json"))[0]["id"],
+        id.as_u64(),
+        "{at}"
+    );
+    assert!(
+        console.cmd(&format!("where {id}")).contains("over-tcp"),
+        "{at}"
+    );
     assert!(console.cmd("stacktrace").contains("No thread"), "{at}");
-    assert!(console.cmd("signal NOPE").contains("unknown signal"), "{at}");
+    assert!(
+        console.cmd("signal NOPE").contains("unknown signal"),
+        "{at}"
+    );
     let cancelled = console.cmd(&format!("cancel {id}"));
     assert!(cancelled.contains("Cancelled task"), "{at} {cancelled}");
     assert!(probe.dropped(), "{at}");
     assert!(join(rt, handle).unwrap_err().is_cancelled(), "{at}");
     assert!(console.cmd("pt").contains("over-tcp"), "{at}");
-    assert!(console.cmd(&format!("wt {id}")).contains("cancelled"), "{at}");
+    assert!(
+        console.cmd(&format!("wt {id}")).contains("cancelled"),
+        "{at}"
+    );
     assert!(console.cmd("exit").contains("Bye"), "{at}");
     assert_eq!(console.read_to_end(), "", "{at}");
     let raw = String::from_utf8_lossy(console.raw());
