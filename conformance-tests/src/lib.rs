@@ -87,7 +87,7 @@ pub fn run_contract<R: RuntimeUnderTest>(factory: impl FnOnce() -> R, contract: 
 }
 
 /// Every contract, by name, in the order the suite runs them.
-pub fn contracts() -> &'static [(&'static str, Contract)] {
+pub fn all_contracts() -> &'static [(&'static str, Contract)] {
     __contracts!(table)
 }
 
@@ -104,7 +104,7 @@ pub struct Report {
 /// another, and reports which failed instead of stopping at the first.
 pub fn run_all<R: RuntimeUnderTest>(factory: impl Fn() -> R) -> Report {
     let mut report = Report::default();
-    for &(name, contract) in contracts() {
+    for &(name, contract) in all_contracts() {
         let outcome = catch_unwind(AssertUnwindSafe(|| run_contract(&factory, contract)));
         match outcome {
             Ok(()) => report.passed.push(name),
