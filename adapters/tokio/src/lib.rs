@@ -1,1 +1,56 @@
-//! placeholder
+//! # monitor-tokio
+//!
+//! The tokio adapter of the async runtime monitor: tracked spawning that
+//! returns tokio's own [`JoinHandle`](tokio::task::JoinHandle), the
+//! [`TokioExecutor`] the monitor runs its commands on, [`TokioIntrospect`]
+//! (task dumps for `where` with the `taskdump` feature) and
+//! [`runtime_stats`] from tokio's stable runtime metrics.
+//!
+//! Replace `tokio::spawn` with [`monitor_tokio::spawn`](spawn), or name
+//! tasks with [`task`]:
+//!
+//! ```
+//! use monitor_core::{TaskIntrospect, TaskRegistry};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let worker = monitor_tokio::task()
+//!     .name("worker")
+//!     .spawn(async { tokio::task::yield_now().await });
+//! worker.await.unwrap();
+//!
+//! let ended = TaskRegistry::global().terminated();
+//! assert_eq!(ended[0].name.as_deref(), Some("worker"));
+//! # }
+//! ```
+//!
+//! A `cancel` from the monitor aborts the task the tokio way: its
+//! `JoinHandle` resolves to a `JoinError` with `is_cancelled() == true`.
+//!
+//! ## Cargo features
+//!
+//! None is needed for the above. Both need tokio's unstable APIs, enabled
+//! with `RUSTFLAGS="--cfg tokio_unstable"`; turning one on without that
+//! flag is a compile error rather than a silent no-op.
+//!
+//! - `taskdump`: [`TokioIntrospect`] answers `where` with the task's real
+//!   await stack from [`Handle::dump`](tokio::runtime::Handle). Linux on
+//!   x86, x86_64, aarch64 and s390x only (tokio's restriction).
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(all(feature = "taskdump", not(tokio_unstable)))]
+compile_error!(
+    "monitor-tokio's `taskdump` feature needs tokio's unstable APIs: \
+     build with RUSTFLAGS=\"--cfg tokio_unstable\""
+);
+
+mod executor;
+mod introspect;
+mod spawn;
+mod stats;
+
+pub use executor::TokioExecutor;
+pub use introspect::{DEFAULT_DUMP_TIMEOUT, TokioIntrospect};
+pub use spawn::{TaskBuilder, spawn, task};
+pub use stats::{RuntimeStats, WorkerStats, runtime_stats};
