@@ -74,7 +74,10 @@ async fn main() {
 
     let echo_addr = start_app().await;
 
-    let monitor = match monitor_tokio::monitor_builder().port(options.port).start() {
+    let monitor = match monitor_tokio::monitor_builder(tokio::runtime::Handle::current())
+        .port(options.port)
+        .start()
+    {
         Ok(monitor) => monitor,
         Err(err) => {
             eprintln!("demo: could not start the monitor: {err}");

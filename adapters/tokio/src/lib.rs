@@ -47,10 +47,12 @@ compile_error!(
 
 mod executor;
 mod introspect;
+mod monitor;
 mod spawn;
 mod stats;
 
 pub use executor::TokioExecutor;
 pub use introspect::{DEFAULT_DUMP_TIMEOUT, TokioIntrospect};
+pub use monitor::{monitor_builder, start_monitor, stats_command};
 pub use spawn::{TaskBuilder, spawn, task};
 pub use stats::{RuntimeStats, WorkerStats, runtime_stats};

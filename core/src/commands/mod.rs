@@ -116,6 +116,7 @@ fn ps() -> Command<MonitorContext> {
             Arg::int("limit")
                 .long("limit")
                 .short('n')
+                .value_name("N")
                 .help("show at most N tasks (0 = all; default all)"),
         )
         .arg(json_flag())
