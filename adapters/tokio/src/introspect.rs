@@ -180,7 +180,19 @@ mod dump {
                 .tasks()
                 .iter()
                 .find(|task| task.id() == tokio_id)
-                .map(|task| task.trace().to_string());
+                .map(|task| task.trace().to_string())
+                .map(|trace| {
+                    if trace.trim().is_empty() {
+                        // Dumps capture stacks at tokio's own leaf futures
+                        // (timers, sync primitives, I/O, yield_now) only.
+                        "(empty: the task is waiting on no tokio resource, e.g. on a \
+                         channel or future from another crate, which task dumps \
+                         cannot see)"
+                            .to_owned()
+                    } else {
+                        trace
+                    }
+                });
             let _ = sender.send(trace);
         });
         match receiver.recv_timeout(timeout) {
