@@ -1,10 +1,13 @@
 //! One console session: bytes in, lines to the dispatcher, replies out.
 
-use std::{io, panic::AssertUnwindSafe, time::Duration};
+use std::{borrow::Cow, fmt::Write as _, io, panic::AssertUnwindSafe, time::Duration};
 
 use futures_lite::{AsyncWriteExt, FutureExt as _, io::WriteHalf};
 
-use super::SessionSlot;
+use super::{
+    SessionSlot,
+    auth::{self, Outcome},
+};
 use crate::{
     commands::MonitorContext,
     dispatch::Session,
@@ -49,6 +52,20 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
         inner: writer,
         timeout: limits.write_timeout,
     };
+    if let Some(auth) = &shared.auth {
+        let outcome = auth::authenticate(
+            &mut reader,
+            &mut out,
+            auth,
+            &connection.peer,
+            limits.idle_timeout,
+        )
+        .await;
+        if let Outcome::Denied = outcome {
+            let _ = out.inner.close().await;
+            return;
+        }
+    }
     let context = MonitorContext::new(std::sync::Arc::clone(&shared.introspect), connection.peer);
     let mut session = Session::new(std::sync::Arc::clone(&shared.dispatcher), context);
 
@@ -61,7 +78,7 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
         let written = match event {
             Ok(Event::Line(line)) => {
                 let reply = session.handle_line(&line).await;
-                if out.text(&reply.text).await.is_err() {
+                if out.text(&neutralize_controls(&reply.text)).await.is_err() {
                     return;
                 }
                 if reply.exit {
@@ -122,13 +139,13 @@ async fn idle(timeout: Duration) -> io::Result<Event> {
 
 /// The write half of a session, with a deadline on every write so a client
 /// that stops reading is dropped instead of growing a buffer.
-struct Writer {
+pub(super) struct Writer {
     inner: WriteHalf<Box<dyn Stream>>,
     timeout: Duration,
 }
 
 impl Writer {
-    async fn text(&mut self, text: &str) -> io::Result<()> {
+    pub(super) async fn text(&mut self, text: &str) -> io::Result<()> {
         if text.is_empty() {
             return Ok(());
         }
@@ -140,16 +157,33 @@ impl Writer {
     }
 }
 
+/// Writes all of `bytes`, failing when the client accepts nothing for
+/// `timeout`.
+///
+/// The deadline is on progress, not on the whole reply: a slow link that
+/// keeps reading gets all of a long `ps`, a client that stopped reading is
+/// dropped `timeout` after its buffers filled up. Either way the session
+/// holds at most the one reply it is writing.
 async fn write_timed<W: futures_io::AsyncWrite + Unpin>(
     writer: &mut W,
-    bytes: &[u8],
+    mut bytes: &[u8],
     timeout: Duration,
 ) -> io::Result<()> {
-    async {
-        writer.write_all(bytes).await?;
-        writer.flush().await
+    while !bytes.is_empty() {
+        let written = within(timeout, writer.write(bytes)).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[written..];
     }
-    .or(async {
+    within(timeout, writer.flush()).await
+}
+
+async fn within<T>(
+    timeout: Duration,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    io.or(async {
         async_io::Timer::after(timeout).await;
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -157,4 +191,61 @@ async fn write_timed<W: futures_io::AsyncWrite + Unpin>(
         ))
     })
     .await
+}
+
+/// Shows control characters in command output as `\xNN` instead of sending
+/// them to the person's terminal.
+///
+/// Replies carry text the console does not control: task names, spawn
+/// locations, panic messages of terminated tasks, which may quote a
+/// request's bytes. An escape sequence in one of them would otherwise be
+/// run by the terminal at the other end (retitle it, rewrite what is on
+/// screen, or, in some terminals, write the clipboard). Line feeds and
+/// tabs are layout and stay; JSON output has its own escaping and never
+/// holds raw controls.
+pub(super) fn neutralize_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut clean = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            // Every control character is below U+00A0, so two digits do.
+            let _ = write!(clean, "\\x{:02x}", u32::from(c));
+        } else {
+            clean.push(c);
+        }
+    }
+    Cow::Owned(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_shown_not_sent() {
+        assert_eq!(neutralize_controls("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            neutralize_controls("name\x1b]0;pwned\x07\r\u{9b}2J"),
+            "name\\x1b]0;pwned\\x07\\x0d\\x9b2J"
+        );
+        assert!(matches!(neutralize_controls("plain ✓"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_stalled_writer_times_out_with_bounded_progress() {
+        let (mut server, _client) = crate::transport::MemoryStream::pair();
+        let big = vec![b'x'; 1 << 20];
+        let started = std::time::Instant::now();
+        let err = futures_lite::future::block_on(write_timed(
+            &mut server,
+            &big,
+            Duration::from_millis(100),
+        ))
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
 }
