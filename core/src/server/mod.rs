@@ -598,8 +598,10 @@ fn serve_sessions(
     let executor = LocalExecutor::new();
     let (connections, accepted) = async_channel::bounded::<Connection>(1);
     for transport in transports {
+        let who = format!("the listener on {}", describe(&*transport));
+        let accepting = accept_loop(transport, connections.clone());
         executor
-            .spawn(accept_loop(transport, connections.clone()))
+            .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
     }
     drop(connections);
@@ -625,17 +627,39 @@ fn serve_sessions(
             };
             let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
             let slot = SessionSlot(Arc::clone(&shared));
+            let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
-                executor.spawn(session::refuse(connection, slot)).detach();
+                executor
+                    .spawn(session::refuse(connection, slot, stop))
+                    .detach();
             } else {
-                executor.spawn(session::run(connection, slot)).detach();
+                executor
+                    .spawn(session::run(connection, slot, stop))
+                    .detach();
             }
         }
+        // Every task races the stop signal, so each ends at its next poll,
+        // dropping its connection or listener inside its own panic guard.
+        // The grace period only bounds `close` should one not.
+        let drained = async {
+            while !executor.is_empty() {
+                async_io::Timer::after(Duration::from_millis(1)).await;
+            }
+        };
+        drained
+            .or(async {
+                async_io::Timer::after(SHUTDOWN_GRACE).await;
+            })
+            .await;
     }));
-    // Dropping the executor drops every session task, which closes their
-    // connections, and every accept loop, which releases the listeners.
+    // Normally empty by now; whatever is left is dropped with it, which
+    // closes the connections and releases the listeners.
     drop(executor);
 }
+
+/// How long [`Monitor::close`] waits for sessions to wind down before it
+/// drops whatever is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
@@ -687,5 +711,36 @@ pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The monitor thread cannot be made to die through the public API
+    /// (every panic a client, a command, a hook or a transport can cause is
+    /// caught closer to it), so this builds a `Monitor` around a thread
+    /// that has died, to check what `close` and `Drop` then do.
+    #[test]
+    fn close_returns_when_the_monitor_thread_has_died() {
+        let (stop, _stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(|| panic!("the monitor thread died"))
+            .unwrap();
+        let mut monitor = Monitor {
+            tcp_addr: None,
+            unix_path: None,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        monitor.close();
+        assert!(monitor.is_closed());
+        monitor.close();
+        drop(monitor);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

@@ -18,26 +18,53 @@ use crate::{
 };
 
 /// Answers a client over the session limit and hangs up.
-pub(super) async fn refuse(connection: Connection, slot: SessionSlot) {
+pub(super) async fn refuse(connection: Connection, slot: SessionSlot, stop: Stop) {
     let limit = slot.0.limits.max_sessions;
     let timeout = slot.0.limits.write_timeout;
-    let mut stream = connection.stream;
-    let message =
-        format!("The monitor is serving its limit of {limit} sessions; try again later.\n");
-    let _ = write_timed(&mut stream, &encode_output(&message), timeout).await;
-    let _ = stream.close().await;
+    let peer = connection.peer.clone();
+    let answer = async move {
+        let mut stream = connection.stream;
+        let message =
+            format!("The monitor is serving its limit of {limit} sessions; try again later.\n");
+        let _ = write_timed(&mut stream, &encode_output(&message), timeout).await;
+        let _ = stream.close().await;
+    };
+    contained(answer, stop, format!("session {peer}")).await;
 }
 
 /// Serves one console session until the client leaves, idles out or stops
 /// reading. A panic inside the session ends only this session.
-pub(super) async fn run(connection: Connection, slot: SessionSlot) {
+pub(super) async fn run(connection: Connection, slot: SessionSlot, stop: Stop) {
     let peer = connection.peer.clone();
-    let outcome = AssertUnwindSafe(serve(connection, &slot))
-        .catch_unwind()
-        .await;
-    if let Err(payload) = outcome {
+    contained(serve(connection, &slot), stop, format!("session {peer}")).await;
+}
+
+/// The monitor is closing: resolves when [`Monitor::close`](super::Monitor::close)
+/// drops the sending end.
+pub(super) type Stop = async_channel::Receiver<()>;
+
+/// Runs `work` until it ends or the monitor closes, whichever is first,
+/// with every panic caught and logged, including one raised while `work`
+/// is dropped.
+///
+/// That last part is why sessions do not simply let the executor drop them
+/// at shutdown: `async-task` drops a pending task's future under an
+/// abort-on-panic guard, so a stream or a command whose destructor panics
+/// would abort the whole application. Dropped here instead, inside
+/// `catch_unwind`, it costs a log line.
+pub(super) async fn contained(
+    work: impl std::future::Future<Output = ()>,
+    stop: Stop,
+    who: String,
+) {
+    let stopped = async move {
+        let _ = stop.recv().await;
+    };
+    // `work` is dropped at the end of this block, still inside the guard.
+    let guarded = async move { work.or(stopped).await };
+    if let Err(payload) = AssertUnwindSafe(guarded).catch_unwind().await {
         eprintln!(
-            "monitor: session {peer} ended by a panic: {}",
+            "monitor: {who} ended by a panic: {}",
             crate::task::panic_message(&*payload)
         );
     }
@@ -117,8 +144,8 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
             }
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
                 let message = format!(
-                    "\nsession closed after {}s without input\n",
-                    limits.idle_timeout.as_secs()
+                    "\nsession closed after {} without input\n",
+                    readable(limits.idle_timeout)
                 );
                 let _ = out.text(&message).await;
                 let _ = out.inner.close().await;
@@ -129,6 +156,17 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
         if written.is_err() {
             return;
         }
+    }
+}
+
+/// `5 min`, `90s`, `300.0ms`: a timeout as configured, without rounding a
+/// short one down to `0s`.
+fn readable(timeout: Duration) -> String {
+    let secs = timeout.as_secs();
+    match (secs, timeout.subsec_nanos()) {
+        (1.., 0) if secs % 60 == 0 => format!("{} min", secs / 60),
+        (1.., 0) => format!("{secs}s"),
+        _ => crate::format::duration_ns(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)),
     }
 }
 
@@ -223,6 +261,13 @@ pub(super) fn neutralize_controls(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_read_as_configured() {
+        assert_eq!(readable(Duration::from_secs(300)), "5 min");
+        assert_eq!(readable(Duration::from_secs(90)), "90s");
+        assert_eq!(readable(Duration::from_millis(300)), "300.0ms");
+    }
 
     #[test]
     fn controls_are_shown_not_sent() {
