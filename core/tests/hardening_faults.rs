@@ -34,12 +34,12 @@ const PROMPT: &str = "monitor >>> ";
 fn ticker(spawner: &Spawner) -> Arc<AtomicU64> {
     let ticks = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&ticks);
-    let _ = spawner.task().name("ticker").spawn(async move {
+    drop(spawner.task().name("ticker").spawn(async move {
         loop {
             async_io::Timer::after(Duration::from_millis(1)).await;
             counter.fetch_add(1, Ordering::Relaxed);
         }
-    });
+    }));
     ticks
 }
 
@@ -211,10 +211,12 @@ fn dropping_the_monitor_closes_every_open_session_within_a_second() {
     let spawner = Spawner::new(pool.clone(), Arc::clone(&registry));
     let ticks = ticker(&spawner);
     for n in 0..2000 {
-        let _ = spawner
-            .task()
-            .name(format!("filler-{n}"))
-            .spawn(std::future::pending::<()>());
+        drop(
+            spawner
+                .task()
+                .name(format!("filler-{n}"))
+                .spawn(std::future::pending::<()>()),
+        );
     }
     let (transport, connector) = MemoryTransport::new();
     let monitor = MonitorBuilder::new(registry)

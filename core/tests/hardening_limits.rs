@@ -24,10 +24,12 @@ fn monitor(
     let registry = TaskRegistry::new();
     let spawner = Spawner::new(TinyPool::new(2), Arc::clone(&registry));
     for n in 0..tasks {
-        let _ = spawner
-            .task()
-            .name(format!("app-task-{n}"))
-            .spawn(std::future::pending::<()>());
+        drop(
+            spawner
+                .task()
+                .name(format!("app-task-{n}"))
+                .spawn(std::future::pending::<()>()),
+        );
     }
     let monitor = configure(MonitorBuilder::new(registry).port(0))
         .start()

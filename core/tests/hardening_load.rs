@@ -133,10 +133,12 @@ fn two_thousand_sessions_leak_nothing_and_the_app_runs_on() {
         }
     });
     for n in 0..20 {
-        let _ = spawner
-            .task()
-            .name(format!("app-task-{n}"))
-            .spawn(std::future::pending::<()>());
+        drop(
+            spawner
+                .task()
+                .name(format!("app-task-{n}"))
+                .spawn(std::future::pending::<()>()),
+        );
     }
     let monitor = MonitorBuilder::new(registry)
         .port(0)

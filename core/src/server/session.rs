@@ -164,7 +164,7 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
 fn readable(timeout: Duration) -> String {
     let secs = timeout.as_secs();
     match (secs, timeout.subsec_nanos()) {
-        (1.., 0) if secs % 60 == 0 => format!("{} min", secs / 60),
+        (1.., 0) if secs.is_multiple_of(60) => format!("{} min", secs / 60),
         (1.., 0) => format!("{secs}s"),
         _ => crate::format::duration_ns(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)),
     }

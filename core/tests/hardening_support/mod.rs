@@ -97,17 +97,22 @@ impl Console {
         let registry = TaskRegistry::new();
         let spawner = Spawner::new(ThreadPerTask, Arc::clone(&registry));
         for name in TASK_NAMES {
-            let _ = spawner
-                .task()
-                .name(*name)
-                .spawn(std::future::pending::<()>());
+            drop(
+                spawner
+                    .task()
+                    .name(*name)
+                    .spawn(std::future::pending::<()>()),
+            );
         }
-        // One terminated task whose panic message quotes hostile bytes.
-        let crashed = spawner
+        // A terminated task with a hostile name too, for `ps-terminated`.
+        // (Not one that panics: cargo-fuzz aborts on any panic, caught or
+        // not, which is what finds a panicking command.)
+        let ended = spawner
             .task()
-            .name("crashed")
-            .spawn(async { panic!("bad request: \x1b[6n\x1b]52;c;cHduZWQ=\x07") });
-        let _ = future::block_on(crashed);
+            .name("ended-\x1b[6n\x1b]52;c;cHduZWQ=\x07")
+            .spawn(std::future::pending::<()>());
+        let _ = monitor_core::TaskIntrospect::cancel(&*registry, ended.id());
+        let _ = future::block_on(ended);
         let (transport, connector) = MemoryTransport::new();
         let mut builder = MonitorBuilder::new(registry)
             .no_tcp()
