@@ -107,6 +107,16 @@ impl Tcp {
     }
 }
 
+/// Resident memory of this process, in bytes.
+#[cfg(target_os = "linux")]
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: `sysconf` only reads a configuration value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
 #[test]
 fn a_byte_a_second_client_never_delays_other_sessions() {
     let (monitor, _spawner) = monitor(3, |b| b);
@@ -146,6 +156,8 @@ fn a_client_that_stops_reading_a_big_reply_is_dropped() {
     stuck.read_until(PROMPT);
     let reply_size = stuck.cmd("ps").len();
     assert!(reply_size > 100_000, "ps is only {reply_size} bytes");
+    #[cfg(target_os = "linux")]
+    let rss_before = rss();
     // Ask for far more than the socket buffers of both ends hold, and
     // never read it.
     let asked = Instant::now();
@@ -161,6 +173,17 @@ fn a_client_that_stops_reading_a_big_reply_is_dropped() {
     });
     let dropped_after = asked.elapsed();
     assert!(dropped_after < Duration::from_secs(5), "{dropped_after:?}");
+    // The server held one reply at a time, never the backlog (64 replies
+    // would be tens of MiB). Generous: other tests share the process.
+    #[cfg(target_os = "linux")]
+    {
+        let grown = rss().saturating_sub(rss_before);
+        assert!(
+            grown < 16 * reply_size as u64,
+            "resident memory grew by {} KiB while the client was stuck",
+            grown / 1024
+        );
+    }
     drop(fresh);
     // What the stuck client can still read is what was in flight, and then
     // the connection ends: the server does not keep writing.

@@ -58,6 +58,12 @@ pub(crate) fn check_token(token: &str, max_line: usize) -> Result<(), String> {
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the auth token must not contain whitespace or control characters".into());
     }
+    // The `auth` line may be shell-quoted, like every console line (a
+    // client may quote the token it sends); quotes and backslashes in the
+    // token itself would then mean two different things.
+    if token.contains(['\'', '"', '\\']) {
+        return Err("the auth token must not contain quotes or backslashes".into());
+    }
     if token.len() + "auth ".len() > max_line {
         return Err(format!(
             "the auth token is longer than a line may be ({max_line} bytes with \"auth \")"
@@ -84,13 +90,21 @@ pub(crate) fn constant_time_eq(guess: &[u8], secret: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Whether `line` is `auth` followed by the right token.
+/// Whether `line` is `auth` followed by the right token, typed as it is
+/// or shell-quoted (`auth 'TOKEN'`), as the console reads every line.
 fn accepts(line: &str, token: &str) -> bool {
-    let guess = line
+    let words = shell_words::split(line).unwrap_or_default();
+    let raw = line
         .trim()
         .strip_prefix("auth")
         .filter(|rest| rest.starts_with(char::is_whitespace))
         .map_or("", str::trim);
+    let guess = match words.as_slice() {
+        [auth, word] if auth == "auth" => word.as_str(),
+        // Also where the shell syntax would drop part of it (a leading
+        // `#` starts a comment).
+        _ => raw,
+    };
     // Always compare, even when the line is not an `auth` line at all (the
     // guess is then empty, which never matches a token of 16 bytes or
     // more), so that the answer takes the same time either way.
@@ -193,6 +207,10 @@ mod tests {
         let token = "0123456789abcdef";
         assert!(accepts("auth 0123456789abcdef", token));
         assert!(accepts("  auth \t0123456789abcdef  ", token));
+        assert!(accepts("auth '0123456789abcdef'", token));
+        assert!(accepts("auth \"0123456789abcdef\"", token));
+        assert!(accepts("auth #123456789abcdef", "#123456789abcdef"));
+        assert!(!accepts("auth '0123456789abcdef", token));
         assert!(!accepts("auth0123456789abcdef", token));
         assert!(!accepts("AUTH 0123456789abcdef", token));
         assert!(!accepts("auth 0123456789abcdeF", token));
@@ -208,6 +226,9 @@ mod tests {
         assert!(check_token("short", 4096).is_err());
         assert!(check_token("0123456789 abcdef", 4096).is_err());
         assert!(check_token("0123456789abcdef\n", 4096).is_err());
+        assert!(check_token("0123456789'abcdef", 4096).is_err());
+        assert!(check_token("0123456789\\abcdef", 4096).is_err());
+        assert!(check_token("q83vEjRWeJ+/A9sKx=", 4096).is_ok());
         assert!(check_token("0123456789abcdef", 16).is_err());
     }
 }

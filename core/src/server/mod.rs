@@ -272,9 +272,10 @@ impl MonitorBuilder {
     ///
     /// Required, with [`allow_remote`](Self::allow_remote), to listen on a
     /// non-loopback address; optional otherwise. [`start`](Self::start)
-    /// refuses a token shorter than 16 bytes or one with whitespace or
-    /// control characters: use a random one, such as the output of
-    /// `openssl rand -hex 16`.
+    /// refuses a token shorter than 16 bytes, or one with whitespace,
+    /// control characters, quotes or backslashes (the line may be
+    /// shell-quoted, `auth 'TOKEN'`, like any console line): use a random
+    /// one, such as the output of `openssl rand -hex 16`.
     pub fn auth_token(mut self, token: impl Into<String>) -> Self {
         self.auth_token = Some(token.into());
         self
