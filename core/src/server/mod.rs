@@ -9,6 +9,13 @@
 //! registry. Dropping the returned [`Monitor`] (or calling
 //! [`Monitor::close`]) stops the loop, closes every session, joins the
 //! thread and releases the port.
+//!
+//! The door is shut by default: loopback only, a non-loopback address only
+//! with [`MonitorBuilder::allow_remote`] *and* an
+//! [`auth_token`](MonitorBuilder::auth_token), bounded sessions, lines,
+//! idle time and stalled writes, and every panic a client, command, hook
+//! or transport can cause contained to where it happened. See
+//! `docs/SECURITY.md` for the threat model and the tests behind each claim.
 
 mod auth;
 mod session;
