@@ -9,12 +9,21 @@
 //! registry. Dropping the returned [`Monitor`] (or calling
 //! [`Monitor::close`]) stops the loop, closes every session, joins the
 //! thread and releases the port.
+//!
+//! The door is shut by default: loopback only, a non-loopback address only
+//! with [`MonitorBuilder::allow_remote`] *and* an
+//! [`auth_token`](MonitorBuilder::auth_token), bounded sessions, lines,
+//! idle time and stalled writes, and every panic a client, command, hook
+//! or transport can cause contained to where it happened. See
+//! `docs/SECURITY.md` for the threat model and the tests behind each claim.
 
+mod auth;
 mod session;
 
 use std::{
     fmt,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -54,6 +63,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a write to a client may stall by default before the client is
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a session waits after its first failed authentication attempt
+/// by default; the wait doubles after each further failure.
+pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
 
 /// Installs user hooks into the dispatcher once it is built.
 type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
@@ -87,6 +99,8 @@ pub struct MonitorBuilder {
     hooks: Option<InstallHooks>,
     command_timeout: Option<Duration>,
     limits: Limits,
+    auth_token: Option<String>,
+    auth_delay: Duration,
 }
 
 /// Per-session limits, shared by the server's sessions.
@@ -107,6 +121,8 @@ impl fmt::Debug for MonitorBuilder {
             .field("unix_path", &self.unix_path)
             .field("commands", &self.commands.len())
             .field("limits", &self.limits)
+            // Whether there is a token, never the token.
+            .field("auth", &self.auth_token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -143,6 +159,8 @@ impl MonitorBuilder {
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
             },
+            auth_token: None,
+            auth_delay: DEFAULT_AUTH_DELAY,
         }
     }
 
@@ -155,7 +173,8 @@ impl MonitorBuilder {
 
     /// The address to listen on (default `127.0.0.1`). A non-loopback
     /// address is refused unless [`allow_remote`](Self::allow_remote) is
-    /// set: the console can cancel tasks and send signals.
+    /// set and an [`auth_token`](Self::auth_token) is given: the console
+    /// can cancel tasks and send signals.
     pub fn host(mut self, host: IpAddr) -> Self {
         self.host = host;
         self
@@ -168,8 +187,11 @@ impl MonitorBuilder {
         self
     }
 
-    /// Permits listening on a non-loopback address. Anyone who can reach
-    /// the port can then cancel tasks and signal the process.
+    /// Permits listening on a non-loopback address, together with an
+    /// [`auth_token`](Self::auth_token), which is then required. Anyone who
+    /// can reach the port and knows the token can cancel tasks and signal
+    /// the process; the console is plain text, so the token crosses the
+    /// network in the clear: use a network you trust, or a tunnel.
     pub fn allow_remote(mut self, allow: bool) -> Self {
         self.allow_remote = allow;
         self
@@ -242,6 +264,35 @@ impl MonitorBuilder {
     /// the console says so (default 5 s).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = Some(timeout);
+        self
+    }
+
+    /// Requires every session, on every transport, to authenticate with
+    /// `auth TOKEN` before anything else.
+    ///
+    /// Until then the client is told only `Authentication required: send
+    /// "auth TOKEN"`: no intro, no prompt, no task count. The token is
+    /// compared in constant time; each failed attempt is logged to stderr
+    /// with the peer's address and answered only after a delay (see
+    /// [`auth_delay`](Self::auth_delay)); the third failure, or 30 seconds
+    /// without success, ends the session.
+    ///
+    /// Required, with [`allow_remote`](Self::allow_remote), to listen on a
+    /// non-loopback address; optional otherwise. [`start`](Self::start)
+    /// refuses a token shorter than 16 bytes, or one with whitespace,
+    /// control characters, quotes or backslashes (the line may be
+    /// shell-quoted, `auth 'TOKEN'`, like any console line): use a random
+    /// one, such as the output of `openssl rand -hex 16`.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// How long a session waits after its first failed authentication
+    /// attempt before it answers (default 1 s); the wait doubles after each
+    /// further failure. It makes guessing slow; it must be longer than zero.
+    pub fn auth_delay(mut self, delay: Duration) -> Self {
+        self.auth_delay = delay;
         self
     }
 
@@ -332,6 +383,10 @@ impl MonitorBuilder {
             dispatcher,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
+            auth: self.auth_token.map(|token| auth::Auth {
+                token,
+                delay: self.auth_delay,
+            }),
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -347,15 +402,35 @@ impl MonitorBuilder {
     }
 
     fn validate(&self) -> Result<(), MonitorError> {
-        if self.tcp && !self.host.is_loopback() && !self.allow_remote {
-            return Err(MonitorError::Config(format!(
-                "refusing to listen on non-loopback address {}: the console can cancel tasks and \
-                 signal the process; use 127.0.0.1 (the default), or call .allow_remote(true) \
-                 if the network is trusted",
-                self.host
-            )));
+        // `is_loopback` is false for IPv4-mapped addresses such as
+        // ::ffff:127.0.0.1, which then need a token too: erring on the side
+        // of asking is the safe way round.
+        if self.tcp && !self.host.is_loopback() {
+            if !self.allow_remote {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {}: the console can cancel \
+                     tasks and signal the process; use 127.0.0.1 (the default), or call \
+                     .allow_remote(true) and .auth_token(TOKEN) if the network is trusted",
+                    self.host
+                )));
+            }
+            if self.auth_token.is_none() {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {} without an auth token: \
+                     call .auth_token(TOKEN) as well as .allow_remote(true)",
+                    self.host
+                )));
+            }
         }
         let limits = &self.limits;
+        if let Some(token) = &self.auth_token {
+            auth::check_token(token, limits.max_line).map_err(MonitorError::Config)?;
+        }
+        if self.auth_delay.is_zero() {
+            return Err(MonitorError::Config(
+                "auth_delay must be longer than zero".into(),
+            ));
+        }
         if limits.max_sessions == 0 {
             return Err(MonitorError::Config(
                 "max_sessions must be at least 1".into(),
@@ -438,6 +513,8 @@ pub(crate) struct Shared {
     pub(crate) dispatcher: Arc<Dispatcher<MonitorContext>>,
     pub(crate) limits: Limits,
     pub(crate) sessions: AtomicUsize,
+    /// The token sessions must present first, if any.
+    pub(crate) auth: Option<auth::Auth>,
 }
 
 /// A running monitor. Dropping it stops the server.
@@ -498,7 +575,30 @@ impl Drop for Monitor {
 }
 
 /// The monitor thread's body.
+///
+/// Everything a client or a custom command can make panic is caught
+/// closer to it (a session, an accept loop); this outer net only logs a
+/// panic that escaped, so an operator learns why the console went away.
+/// The thread then ends, its loop and sessions are dropped, and the
+/// application carries on: nothing of it runs on this thread.
 fn serve(
+    shared: Arc<Shared>,
+    transports: Vec<Arc<dyn Transport>>,
+    stopped: async_channel::Receiver<()>,
+) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        serve_sessions(shared, transports, stopped);
+    }));
+    if let Err(payload) = outcome {
+        eprintln!(
+            "monitor: the monitor thread stopped after a panic: {}; the console is closed, the \
+             application is unaffected",
+            crate::task::panic_message(&*payload)
+        );
+    }
+}
+
+fn serve_sessions(
     shared: Arc<Shared>,
     transports: Vec<Arc<dyn Transport>>,
     stopped: async_channel::Receiver<()>,
@@ -506,57 +606,111 @@ fn serve(
     let executor = LocalExecutor::new();
     let (connections, accepted) = async_channel::bounded::<Connection>(1);
     for transport in transports {
+        let who = format!("the listener on {}", describe(&*transport));
+        let accepting = accept_loop(transport, connections.clone());
         executor
-            .spawn(accept_loop(transport, connections.clone()))
+            .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
     }
     drop(connections);
     async_io::block_on(executor.run(async {
         loop {
-            let next = async { accepted.recv().await.ok() }
+            let next = async { Some(accepted.recv().await.ok()) }
                 .or(async {
                     // Resolves when `Monitor::close` drops the sender.
                     let _ = stopped.recv().await;
                     None
                 })
                 .await;
-            let Some(connection) = next else { break };
+            let connection = match next {
+                Some(Some(connection)) => connection,
+                // Every transport is done (a memory transport whose
+                // connectors are gone, one that failed for good): no new
+                // sessions, but the open ones go on until `close`.
+                Some(None) => {
+                    let _ = stopped.recv().await;
+                    break;
+                }
+                None => break,
+            };
             let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
             let slot = SessionSlot(Arc::clone(&shared));
+            let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
-                executor.spawn(session::refuse(connection, slot)).detach();
+                executor
+                    .spawn(session::refuse(connection, slot, stop))
+                    .detach();
             } else {
-                executor.spawn(session::run(connection, slot)).detach();
+                executor
+                    .spawn(session::run(connection, slot, stop))
+                    .detach();
             }
         }
+        // Every task races the stop signal, so each ends at its next poll,
+        // dropping its connection or listener inside its own panic guard.
+        // The grace period only bounds `close` should one not.
+        let drained = async {
+            while !executor.is_empty() {
+                async_io::Timer::after(Duration::from_millis(1)).await;
+            }
+        };
+        drained
+            .or(async {
+                async_io::Timer::after(SHUTDOWN_GRACE).await;
+            })
+            .await;
     }));
-    // Dropping the executor drops every session task, which closes their
-    // connections, and every accept loop, which releases the listeners.
+    // Normally empty by now; whatever is left is dropped with it, which
+    // closes the connections and releases the listeners.
     drop(executor);
 }
+
+/// How long [`Monitor::close`] waits for sessions to wind down before it
+/// drops whatever is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
     connections: async_channel::Sender<Connection>,
 ) {
     loop {
-        match transport.accept().await {
-            Ok(connection) => {
+        // A custom transport is foreign code running on the monitor's
+        // thread: its panic must not take the other transports, or the
+        // open sessions, with it.
+        let accepted = AssertUnwindSafe(async { transport.accept().await })
+            .catch_unwind()
+            .await;
+        match accepted {
+            Ok(Ok(connection)) => {
                 if connections.send(connection).await.is_err() {
                     return;
                 }
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotConnected => return,
-            Err(err) => {
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotConnected => return,
+            Ok(Err(err)) => {
                 // Typically EMFILE: back off instead of spinning.
-                eprintln!(
-                    "monitor: accept on {} failed: {err}",
-                    transport.local_addr()
-                );
+                eprintln!("monitor: accept on {} failed: {err}", describe(&*transport));
                 async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+            Err(payload) => {
+                // A transport that panicked once is in an unknown state;
+                // calling it again could panic in a loop.
+                eprintln!(
+                    "monitor: the transport {} panicked in accept: {}; it accepts no more \
+                     connections",
+                    describe(&*transport),
+                    crate::task::panic_message(&*payload)
+                );
+                return;
             }
         }
     }
+}
+
+/// A transport's address for a log line, even if asking for it panics.
+fn describe(transport: &dyn Transport) -> String {
+    std::panic::catch_unwind(AssertUnwindSafe(|| transport.local_addr()))
+        .unwrap_or_else(|_| "(a custom transport)".to_owned())
 }
 
 /// Holds one of the `max_sessions` places; gives it back when dropped.
@@ -565,5 +719,36 @@ pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The monitor thread cannot be made to die through the public API
+    /// (every panic a client, a command, a hook or a transport can cause is
+    /// caught closer to it), so this builds a `Monitor` around a thread
+    /// that has died, to check what `close` and `Drop` then do.
+    #[test]
+    fn close_returns_when_the_monitor_thread_has_died() {
+        let (stop, _stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(|| panic!("the monitor thread died"))
+            .unwrap();
+        let mut monitor = Monitor {
+            tcp_addr: None,
+            unix_path: None,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        monitor.close();
+        assert!(monitor.is_closed());
+        monitor.close();
+        drop(monitor);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }
