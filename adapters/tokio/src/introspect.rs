@@ -16,7 +16,7 @@ pub const DEFAULT_DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// With the `taskdump` feature (Linux, built with
 /// `RUSTFLAGS="--cfg tokio_unstable"`), [`stack`](TaskIntrospect::stack)
-/// takes a [`Handle::dump`] of the runtime and returns the await stack of
+/// takes a task dump (`Handle::dump`) of the runtime and returns the await stack of
 /// the task, for tasks spawned through this crate ([`spawn`](crate::spawn),
 /// [`task`](crate::task)). Without the feature it behaves exactly like the
 /// registry.

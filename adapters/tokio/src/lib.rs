@@ -27,17 +27,19 @@
 //! A `cancel` from the monitor aborts the task the tokio way: its
 //! `JoinHandle` resolves to a `JoinError` with `is_cancelled() == true`.
 //!
+//! Only tasks spawned through this crate are tracked: tasks that libraries
+//! spawn with plain `tokio::spawn` do not appear in the monitor.
+//!
 //! ## Cargo features
 //!
-//! None is needed for the above. Both need tokio's unstable APIs, enabled
-//! with `RUSTFLAGS="--cfg tokio_unstable"`; turning one on without that
-//! flag is a compile error rather than a silent no-op.
+//! None is needed for the above.
 //!
 //! - `taskdump`: [`TokioIntrospect`] answers `where` with the task's real
-//!   await stack from [`Handle::dump`](tokio::runtime::Handle). Linux on
-//!   x86, x86_64, aarch64 and s390x only (tokio's restriction).
+//!   await stack from [`Handle::dump`](tokio::runtime::Handle). Needs
+//!   tokio's unstable APIs (`RUSTFLAGS="--cfg tokio_unstable"`; enabling
+//!   the feature without it is a compile error rather than a silent no-op)
+//!   and Linux on x86, x86_64, aarch64 or s390x (tokio's restriction).
 #![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(feature = "taskdump", not(tokio_unstable)))]
 compile_error!(
