@@ -23,6 +23,8 @@ use crate::{
 pub struct MonitorContext {
     introspect: Arc<dyn TaskIntrospect>,
     peer: String,
+    console_available: bool,
+    console_requested: bool,
 }
 
 impl std::fmt::Debug for MonitorContext {
@@ -34,8 +36,29 @@ impl std::fmt::Debug for MonitorContext {
 }
 
 impl MonitorContext {
-    pub(crate) fn new(introspect: Arc<dyn TaskIntrospect>, peer: String) -> Self {
-        Self { introspect, peer }
+    pub(crate) fn new(
+        introspect: Arc<dyn TaskIntrospect>,
+        peer: String,
+        console_available: bool,
+    ) -> Self {
+        Self {
+            introspect,
+            peer,
+            console_available,
+            console_requested: false,
+        }
+    }
+
+    /// Asks the session to enter the console after this command; `false`
+    /// when the application exposed no namespace.
+    pub fn request_console(&mut self) -> bool {
+        self.console_requested = self.console_available;
+        self.console_available
+    }
+
+    /// Takes a pending console request (used by the session loop).
+    pub(crate) fn take_console_request(&mut self) -> bool {
+        std::mem::take(&mut self.console_requested)
     }
 
     /// The application's tasks.
@@ -63,6 +86,7 @@ pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
         cancel(),
         stacktrace(),
         signal::command(),
+        console(),
         exit(),
     ]
 }
@@ -366,6 +390,24 @@ fn stacktrace() -> Command<MonitorContext> {
                 ));
             }
             Ok(())
+        })
+}
+
+fn console() -> Command<MonitorContext> {
+    Command::new("console")
+        .about(
+            "Enter the console: the values, tunables and actions the application exposed \
+             (ls, get NAME, set NAME VALUE, call NAME ARGS...). exit returns here.",
+        )
+        .run(|ctx: &mut MonitorContext, _: &Args, _| {
+            if ctx.request_console() {
+                Ok(())
+            } else {
+                Err(CommandError::new(
+                    "this application exposes no console namespace (it is set with \
+                     MonitorBuilder::namespace)",
+                ))
+            }
         })
 }
 

@@ -39,6 +39,7 @@ use futures_lite::FutureExt as _;
 use crate::{
     Executor, MonitorError, TaskIntrospect, TaskRegistry,
     commands::{self, MonitorContext},
+    console::{ConsoleContext, Namespace},
     dispatch::{Command, Dispatcher, Hooks},
     transport::{Connection, TcpTransport, Transport},
 };
@@ -91,6 +92,11 @@ pub struct MonitorBuilder {
     allow_remote: bool,
     unix_path: Option<PathBuf>,
     transports: Vec<Arc<dyn Transport>>,
+    namespace: Option<Namespace>,
+    console_enabled: bool,
+    console_port: Option<u16>,
+    console_unix_path: Option<PathBuf>,
+    console_transports: Vec<Arc<dyn Transport>>,
     prompt: Option<String>,
     intro: Option<String>,
     help_template: Option<String>,
@@ -146,6 +152,11 @@ impl MonitorBuilder {
             allow_remote: false,
             unix_path: None,
             transports: Vec::new(),
+            namespace: None,
+            console_enabled: true,
+            console_port: None,
+            console_unix_path: None,
+            console_transports: Vec::new(),
             prompt: None,
             intro: None,
             help_template: None,
@@ -216,6 +227,43 @@ impl MonitorBuilder {
     /// in-memory one in tests).
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transports.push(Arc::new(transport));
+        self
+    }
+
+    /// Exposes values, tunables and actions to the console (aiomonitor's
+    /// `locals`): the `console` command enters it, and it is also served on
+    /// its own port (see [`console_port`](Self::console_port)).
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    /// Serves the console on its own TCP port, next to the monitor's
+    /// (default on; it only listens when a [`namespace`](Self::namespace)
+    /// is set and TCP is on). The `console` command works either way.
+    pub fn console_enabled(mut self, enabled: bool) -> Self {
+        self.console_enabled = enabled;
+        self
+    }
+
+    /// The console's TCP port (default 50102, or any free port when the
+    /// monitor's port is 0; see [`Monitor::console_addr`]).
+    pub fn console_port(mut self, port: u16) -> Self {
+        self.console_port = Some(port);
+        self
+    }
+
+    /// Also serves the console on a Unix domain socket at `path` (mode
+    /// 0600).
+    pub fn console_unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_unix_path = Some(path.into());
+        self
+    }
+
+    /// Also serves the console over a custom [`Transport`] (for example an
+    /// in-memory one in tests).
+    pub fn console_transport(mut self, transport: impl Transport) -> Self {
+        self.console_transports.push(Arc::new(transport));
         self
     }
 
@@ -344,34 +392,66 @@ impl MonitorBuilder {
     /// setting is invalid, or when the thread cannot be spawned.
     pub fn start(mut self) -> Result<Monitor, MonitorError> {
         self.validate()?;
+        let console = match self.namespace.take() {
+            Some(namespace) => {
+                let namespace = Arc::new(namespace);
+                let dispatcher = crate::console::dispatcher(
+                    Arc::clone(&namespace),
+                    self.executor.clone(),
+                    self.command_timeout,
+                )
+                .map_err(|err| MonitorError::Config(format!("console namespace: {err}")))?;
+                Some(ConsoleService {
+                    dispatcher: Arc::new(dispatcher),
+                    namespace,
+                })
+            }
+            None => None,
+        };
         let dispatcher = Arc::new(self.build_dispatcher()?);
 
-        let mut transports = self.transports;
+        let mut transports: Vec<(Arc<dyn Transport>, Service)> = self
+            .transports
+            .drain(..)
+            .map(|transport| (transport, Service::Monitor))
+            .collect();
         let mut tcp_addr = None;
         if self.tcp {
             let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
             tcp_addr = Some(tcp.local_addr());
-            transports.push(Arc::new(tcp));
+            transports.push((Arc::new(tcp), Service::Monitor));
         }
-        #[cfg(unix)]
-        let unix_path = match &self.unix_path {
-            Some(path) => {
-                let unix = crate::transport::UnixTransport::bind(path)?;
-                let bound = unix.path().to_path_buf();
-                transports.push(Arc::new(unix));
-                Some(bound)
+        let unix_path = bind_unix(self.unix_path.as_deref(), Service::Monitor, &mut transports)?;
+
+        let mut console_addr = None;
+        let mut console_unix_path = None;
+        if console.is_some() {
+            transports.extend(
+                self.console_transports
+                    .drain(..)
+                    .map(|transport| (transport, Service::Console)),
+            );
+            if self.tcp && self.console_enabled {
+                // Port 0 for the monitor means "don't collide with anything":
+                // the console follows suit unless told otherwise.
+                let default_port = if self.port == 0 { 0 } else { CONSOLE_PORT };
+                let port = self.console_port.unwrap_or(default_port);
+                let tcp = TcpTransport::bind(SocketAddr::new(self.host, port))?;
+                console_addr = Some(tcp.local_addr());
+                transports.push((Arc::new(tcp), Service::Console));
             }
-            None => None,
-        };
-        #[cfg(not(unix))]
-        let unix_path: Option<PathBuf> = match &self.unix_path {
-            Some(_) => {
-                return Err(MonitorError::Config(
-                    "Unix domain sockets are not available on this platform".into(),
-                ));
-            }
-            None => None,
-        };
+            console_unix_path = bind_unix(
+                self.console_unix_path.as_deref(),
+                Service::Console,
+                &mut transports,
+            )?;
+        } else if !self.console_transports.is_empty() || self.console_unix_path.is_some() {
+            return Err(MonitorError::Config(
+                "a console transport or socket was given but no namespace: add \
+                 .namespace(Namespace::new()…) to serve a console"
+                    .into(),
+            ));
+        }
         if transports.is_empty() {
             return Err(MonitorError::Config(
                 "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
@@ -381,6 +461,7 @@ impl MonitorBuilder {
         let shared = Arc::new(Shared {
             introspect: self.introspect,
             dispatcher,
+            console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
             auth: self.auth_token.map(|token| auth::Auth {
@@ -396,6 +477,8 @@ impl MonitorBuilder {
         Ok(Monitor {
             tcp_addr,
             unix_path,
+            console_addr,
+            console_unix_path,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -511,10 +594,52 @@ pub fn start_monitor(
 pub(crate) struct Shared {
     pub(crate) introspect: Arc<dyn TaskIntrospect>,
     pub(crate) dispatcher: Arc<Dispatcher<MonitorContext>>,
+    /// The console, when the application exposed a namespace.
+    pub(crate) console: Option<ConsoleService>,
     pub(crate) limits: Limits,
     pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
     pub(crate) auth: Option<auth::Auth>,
+}
+
+/// The console's dispatcher and the namespace its sessions read.
+pub(crate) struct ConsoleService {
+    pub(crate) dispatcher: Arc<Dispatcher<ConsoleContext>>,
+    pub(crate) namespace: Arc<Namespace>,
+}
+
+/// Which console a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// The monitor's commands (`ps`, `where`, …).
+    Monitor,
+    /// The namespace console (`ls`, `get`, `set`, `call`).
+    Console,
+}
+
+/// Binds a Unix socket for `service` when a path is given.
+fn bind_unix(
+    path: Option<&Path>,
+    service: Service,
+    transports: &mut Vec<(Arc<dyn Transport>, Service)>,
+) -> Result<Option<PathBuf>, MonitorError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    #[cfg(unix)]
+    {
+        let unix = crate::transport::UnixTransport::bind(path)?;
+        let bound = unix.path().to_path_buf();
+        transports.push((Arc::new(unix), service));
+        Ok(Some(bound))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, service, transports);
+        Err(MonitorError::Config(
+            "Unix domain sockets are not available on this platform".into(),
+        ))
+    }
 }
 
 /// A running monitor. Dropping it stops the server.
@@ -524,6 +649,8 @@ pub(crate) struct Shared {
 pub struct Monitor {
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    console_addr: Option<SocketAddr>,
+    console_unix_path: Option<PathBuf>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -533,6 +660,8 @@ impl fmt::Debug for Monitor {
         f.debug_struct("Monitor")
             .field("tcp_addr", &self.tcp_addr)
             .field("unix_path", &self.unix_path)
+            .field("console_addr", &self.console_addr)
+            .field("console_unix_path", &self.console_unix_path)
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -548,6 +677,16 @@ impl Monitor {
     /// The Unix socket path, when one was configured.
     pub fn unix_path(&self) -> Option<&Path> {
         self.unix_path.as_deref()
+    }
+
+    /// The console's TCP address, when it is served on its own port.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
+    /// The console's Unix socket path, when one was configured.
+    pub fn console_unix_path(&self) -> Option<&Path> {
+        self.console_unix_path.as_deref()
     }
 
     /// `true` once [`close`](Monitor::close) has run.
@@ -583,7 +722,7 @@ impl Drop for Monitor {
 /// application carries on: nothing of it runs on this thread.
 fn serve(
     shared: Arc<Shared>,
-    transports: Vec<Arc<dyn Transport>>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
     stopped: async_channel::Receiver<()>,
 ) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -600,14 +739,14 @@ fn serve(
 
 fn serve_sessions(
     shared: Arc<Shared>,
-    transports: Vec<Arc<dyn Transport>>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
-    let (connections, accepted) = async_channel::bounded::<Connection>(1);
-    for transport in transports {
+    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    for (transport, service) in transports {
         let who = format!("the listener on {}", describe(&*transport));
-        let accepting = accept_loop(transport, connections.clone());
+        let accepting = accept_loop(transport, service, connections.clone());
         executor
             .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
@@ -622,8 +761,8 @@ fn serve_sessions(
                     None
                 })
                 .await;
-            let connection = match next {
-                Some(Some(connection)) => connection,
+            let (connection, service) = match next {
+                Some(Some(accepted)) => accepted,
                 // Every transport is done (a memory transport whose
                 // connectors are gone, one that failed for good): no new
                 // sessions, but the open ones go on until `close`.
@@ -642,7 +781,7 @@ fn serve_sessions(
                     .detach();
             } else {
                 executor
-                    .spawn(session::run(connection, slot, stop))
+                    .spawn(session::run(connection, service, slot, stop))
                     .detach();
             }
         }
@@ -671,7 +810,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
-    connections: async_channel::Sender<Connection>,
+    service: Service,
+    connections: async_channel::Sender<(Connection, Service)>,
 ) {
     loop {
         // A custom transport is foreign code running on the monitor's
@@ -682,7 +822,7 @@ async fn accept_loop(
             .await;
         match accepted {
             Ok(Ok(connection)) => {
-                if connections.send(connection).await.is_err() {
+                if connections.send((connection, service)).await.is_err() {
                     return;
                 }
             }

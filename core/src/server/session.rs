@@ -1,15 +1,16 @@
 //! One console session: bytes in, lines to the dispatcher, replies out.
 
-use std::{borrow::Cow, fmt::Write as _, io, panic::AssertUnwindSafe, time::Duration};
+use std::{borrow::Cow, fmt::Write as _, io, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures_lite::{AsyncWriteExt, FutureExt as _, io::WriteHalf};
 
 use super::{
-    SessionSlot,
+    Service, SessionSlot,
     auth::{self, Outcome},
 };
 use crate::{
     commands::MonitorContext,
+    console::ConsoleContext,
     dispatch::Session,
     transport::{
         Connection, Stream,
@@ -34,9 +35,14 @@ pub(super) async fn refuse(connection: Connection, slot: SessionSlot, stop: Stop
 
 /// Serves one console session until the client leaves, idles out or stops
 /// reading. A panic inside the session ends only this session.
-pub(super) async fn run(connection: Connection, slot: SessionSlot, stop: Stop) {
+pub(super) async fn run(connection: Connection, service: Service, slot: SessionSlot, stop: Stop) {
     let peer = connection.peer.clone();
-    contained(serve(connection, &slot), stop, format!("session {peer}")).await;
+    contained(
+        serve(connection, service, &slot),
+        stop,
+        format!("session {peer}"),
+    )
+    .await;
 }
 
 /// The monitor is closing: resolves when [`Monitor::close`](super::Monitor::close)
@@ -70,7 +76,113 @@ pub(super) async fn contained(
     }
 }
 
-async fn serve(connection: Connection, slot: &SessionSlot) {
+/// How replies are framed for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// What a person with `nc` or `telnet` sees: reply text, then a prompt.
+    Text,
+    /// For scripts: one JSON object per line and no prompt (`.mode json`).
+    Json,
+}
+
+/// One reply on its way to the client, whatever produced it.
+struct Answer {
+    text: String,
+    is_error: bool,
+    exit: bool,
+}
+
+impl Answer {
+    fn error(text: String) -> Self {
+        Self {
+            text,
+            is_error: true,
+            exit: false,
+        }
+    }
+}
+
+/// The per-connection state: the monitor session, and the console
+/// sub-session while one is open.
+struct Conversation {
+    monitor: Session<MonitorContext>,
+    console: Option<Session<ConsoleContext>>,
+    /// The connection came in on a console listener: leaving the console
+    /// ends it instead of returning to the monitor.
+    console_only: bool,
+    framing: Framing,
+}
+
+impl Conversation {
+    fn prompt(&self) -> &str {
+        match &self.console {
+            Some(console) => console.prompt(),
+            None => self.monitor.prompt(),
+        }
+    }
+
+    fn open_console(&mut self, shared: &super::Shared) -> Option<String> {
+        let service = shared.console.as_ref()?;
+        let context = ConsoleContext::new(Arc::clone(&service.namespace));
+        let console = Session::new(Arc::clone(&service.dispatcher), context);
+        let intro = console.intro(service.namespace.len());
+        self.console = Some(console);
+        Some(intro)
+    }
+
+    async fn handle(&mut self, line: &str, shared: &super::Shared) -> Answer {
+        if let Some(control) = line.trim_start().strip_prefix('.') {
+            return self.control(control);
+        }
+        let reply = match &mut self.console {
+            Some(console) => console.handle_line(line).await,
+            None => self.monitor.handle_line(line).await,
+        };
+        let mut answer = Answer {
+            text: reply.text,
+            is_error: reply.is_error,
+            exit: reply.exit,
+        };
+        if answer.exit && self.console.is_some() && !self.console_only {
+            // `exit` in the console returns to the monitor.
+            self.console = None;
+            answer.exit = false;
+        } else if self.console.is_none() && self.monitor.context_mut().take_console_request() {
+            if let Some(intro) = self.open_console(shared) {
+                answer.text.push_str(&intro);
+            }
+        }
+        answer
+    }
+
+    /// Session controls: lines starting with `.` never reach a command.
+    fn control(&mut self, control: &str) -> Answer {
+        let words: Vec<&str> = control.split_whitespace().collect();
+        match words.as_slice() {
+            ["mode", "json"] => {
+                self.framing = Framing::Json;
+                Answer {
+                    text: String::new(),
+                    is_error: false,
+                    exit: false,
+                }
+            }
+            ["mode", "text"] => {
+                self.framing = Framing::Text;
+                Answer {
+                    text: "Text mode: replies are followed by the prompt.\n".to_owned(),
+                    is_error: false,
+                    exit: false,
+                }
+            }
+            _ => Answer::error(format!(
+                "unknown session control \".{control}\"; accepted: .mode json, .mode text\n"
+            )),
+        }
+    }
+}
+
+async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     let shared = &slot.0;
     let limits = shared.limits;
     let (reader, writer) = futures_lite::io::split(connection.stream);
@@ -93,51 +205,48 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
             return;
         }
     }
-    let context = MonitorContext::new(std::sync::Arc::clone(&shared.introspect), connection.peer);
-    let mut session = Session::new(std::sync::Arc::clone(&shared.dispatcher), context);
+    let context = MonitorContext::new(
+        Arc::clone(&shared.introspect),
+        connection.peer,
+        shared.console.is_some(),
+    );
+    let mut talk = Conversation {
+        monitor: Session::new(Arc::clone(&shared.dispatcher), context),
+        console: None,
+        console_only: service == Service::Console,
+        framing: Framing::Text,
+    };
 
-    let intro = session.intro(shared.introspect.live_count());
-    if out.text(&intro).await.is_err() || out.text(session.prompt()).await.is_err() {
+    let intro = if talk.console_only {
+        talk.open_console(shared).unwrap_or_default()
+    } else {
+        talk.monitor.intro(shared.introspect.live_count())
+    };
+    if out.text(&intro).await.is_err() || out.text(talk.prompt()).await.is_err() {
         return;
     }
     loop {
         let event = reader.next_event().or(idle(limits.idle_timeout)).await;
-        let written = match event {
-            Ok(Event::Line(line)) => {
-                let reply = session.handle_line(&line).await;
-                if out.text(&neutralize_controls(&reply.text)).await.is_err() {
-                    return;
-                }
-                if reply.exit {
-                    let _ = out.inner.close().await;
-                    return;
-                }
-                out.text(session.prompt()).await
-            }
-            Ok(Event::TooLong { limit }) => {
-                let message = format!(
-                    "error: line longer than {limit} bytes ignored; commands are short, check \
-                     what is being pasted\n{}",
-                    session.prompt()
-                );
-                out.text(&message).await
-            }
+        let answer = match event {
+            Ok(Event::Line(line)) => talk.handle(&line, shared).await,
+            Ok(Event::TooLong { limit }) => Answer::error(format!(
+                "error: line longer than {limit} bytes ignored; commands are short, check what \
+                 is being pasted\n"
+            )),
             Ok(Event::InvalidUtf8) => {
-                let message = format!(
-                    "error: line is not valid UTF-8 and was ignored\n{}",
-                    session.prompt()
-                );
-                out.text(&message).await
+                Answer::error("error: line is not valid UTF-8 and was ignored\n".to_owned())
             }
-            Ok(Event::Interrupt) => {
-                let message = format!(
-                    "\n(Ctrl-C does not stop the monitor session; press Ctrl-D or type exit to \
-                     leave)\n{}",
-                    session.prompt()
-                );
-                out.text(&message).await
+            Ok(Event::Interrupt) => Answer::error(
+                "\n(Ctrl-C does not stop the monitor session; press Ctrl-D or type exit to \
+                 leave)\n"
+                    .to_owned(),
+            ),
+            Ok(Event::Reply(bytes)) => {
+                if out.raw(&bytes).await.is_err() {
+                    return;
+                }
+                continue;
             }
-            Ok(Event::Reply(bytes)) => out.raw(&bytes).await,
             Ok(Event::Eof) => {
                 let _ = out.inner.close().await;
                 return;
@@ -153,8 +262,38 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
             }
             Err(_) => return,
         };
-        if written.is_err() {
+        if send(&mut out, &talk, &answer).await.is_err() {
             return;
+        }
+        if answer.exit {
+            let _ = out.inner.close().await;
+            return;
+        }
+    }
+}
+
+/// Writes one answer in the session's framing, followed by the prompt in
+/// text mode.
+async fn send(out: &mut Writer, talk: &Conversation, answer: &Answer) -> io::Result<()> {
+    match talk.framing {
+        Framing::Text => {
+            out.text(&neutralize_controls(&answer.text)).await?;
+            if answer.exit {
+                return Ok(());
+            }
+            out.text(talk.prompt()).await
+        }
+        Framing::Json => {
+            // serde_json escapes every control character, so one answer is
+            // always exactly one line and needs no neutralizing.
+            let line = serde_json::json!({
+                "v": 1,
+                "ok": !answer.is_error,
+                "text": answer.text,
+                "exit": answer.exit,
+                "console": talk.console.is_some(),
+            });
+            out.text(&format!("{line}\n")).await
         }
     }
 }
