@@ -880,6 +880,8 @@ mod tests {
         let mut monitor = Monitor {
             tcp_addr: None,
             unix_path: None,
+            console_addr: None,
+            console_unix_path: None,
             stop: Some(stop),
             thread: Some(thread),
         };

@@ -147,10 +147,11 @@ impl Conversation {
             // `exit` in the console returns to the monitor.
             self.console = None;
             answer.exit = false;
-        } else if self.console.is_none() && self.monitor.context_mut().take_console_request() {
-            if let Some(intro) = self.open_console(shared) {
-                answer.text.push_str(&intro);
-            }
+        } else if self.console.is_none()
+            && self.monitor.context_mut().take_console_request()
+            && let Some(intro) = self.open_console(shared)
+        {
+            answer.text.push_str(&intro);
         }
         answer
     }
