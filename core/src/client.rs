@@ -62,6 +62,12 @@ impl ConsoleClient {
         Ok(client)
     }
 
+    /// Changes the prompt that ends a reply, for commands that switch to a
+    /// console with its own prompt (`console` → `console >>> `).
+    pub fn set_prompt(&mut self, prompt: &str) {
+        self.prompt = prompt.to_owned();
+    }
+
     /// What the server printed before the first prompt.
     pub fn intro(&self) -> &str {
         &self.intro

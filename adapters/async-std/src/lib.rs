@@ -38,8 +38,10 @@
 #![deny(missing_docs)]
 
 mod executor;
+mod monitor;
 mod spawn;
 
 pub use executor::AsyncStdExecutor;
+pub use monitor::{monitor_builder, start_monitor};
 pub use monitor_core::JoinError;
 pub use spawn::{JoinHandle, TaskBuilder, spawn, task};

@@ -150,10 +150,8 @@ impl<'a> MonitoredExecutor<'a> {
         future: impl Future<Output = T> + Send + 'a,
         options: TaskOptions,
     ) -> Task<T> {
-        // Set explicitly: `TaskRegistry::instrument` cannot take the
-        // caller's location itself when none is given (it reads it through
-        // `unwrap_or_else(Location::caller)`, which reports a location
-        // inside `core`).
+        // Captured here, in the `#[track_caller]` frame: the helper below
+        // is not `#[track_caller]` and would record its own line.
         let options = options.location(Location::caller());
         spawn_instrumented(&self.executor, &self.registry, future, options)
     }

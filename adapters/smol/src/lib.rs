@@ -34,9 +34,11 @@
 #![deny(missing_docs)]
 
 mod executor;
+mod monitor;
 mod spawn;
 mod task;
 
 pub use executor::{MonitoredExecutor, SmolExecutor};
+pub use monitor::{monitor_builder, monitor_builder_for, start_monitor};
 pub use spawn::{TaskBuilder, spawn, task};
 pub use task::{FallibleTask, Task};
