@@ -20,6 +20,16 @@ use std::{
 /// server writes the prompt in one go, so this is generous.
 const PROMPT_SETTLE: Duration = Duration::from_millis(25);
 
+/// The one line a monitor with a token sends before anything else
+/// (without its line end). It sends no intro and no prompt until the
+/// client answers `auth TOKEN`.
+const CHALLENGE: &str = "Authentication required: send \"auth TOKEN\"";
+
+/// How a monitor with a token answers a wrong one: `Authentication
+/// failed.` while more attempts are allowed, `Authentication failed;
+/// disconnecting.` after the last.
+const AUTH_FAILED: &str = "Authentication failed";
+
 #[cfg(unix)]
 use std::path::PathBuf;
 
@@ -59,7 +69,10 @@ pub(crate) enum Error {
     Closed { text: String },
     /// The connection answered but never showed a prompt we could find.
     NoPrompt { received: String },
-    /// `--token` was refused.
+    /// The monitor asks for a token and none was given.
+    TokenRequired,
+    /// The token could not be sent, or the monitor refused it. The message
+    /// never contains the token.
     Auth(String),
     /// A line we were asked to send cannot be sent as one line.
     BadLine,
@@ -111,6 +124,10 @@ impl fmt::Display for Error {
                  monitor? If its prompt is unusual, give it with --prompt",
                 truncate(received, 120)
             ),
+            Self::TokenRequired => write!(
+                f,
+                "the monitor requires a token: pass --token or set MONITOR_TOKEN"
+            ),
             Self::Auth(message) => write!(f, "authentication failed: {message}"),
             Self::BadLine => write!(f, "a command must be a single line"),
             Self::Io(err) => write!(f, "{err}"),
@@ -134,7 +151,7 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
     /// The server's prompt, when known; otherwise it is detected.
     pub(crate) prompt: Option<String>,
-    /// Sent as `auth TOKEN` before anything else.
+    /// Sent as `auth TOKEN` when the monitor asks for it.
     pub(crate) token: Option<String>,
 }
 
@@ -232,8 +249,9 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects, finds the prompt, sends the token if any, and returns the
-    /// session with the server's intro and any warnings for the user.
+    /// Connects, authenticates if the monitor asks for a token, finds the
+    /// prompt, and returns the session with the server's intro and any
+    /// warnings for the user.
     pub(crate) fn open(
         endpoint: &Endpoint,
         options: &Options,
@@ -251,6 +269,20 @@ impl Connection {
             timeout: options.timeout,
             closed: false,
         };
+        let mut warnings = Vec::new();
+        // A monitor with a token speaks first and then waits for `auth`:
+        // anything else we sent (such as the empty line that finds the
+        // prompt) would count as a failed attempt. So listen before talking.
+        let greeting = conn.read_greeting(Instant::now() + options.timeout)?;
+        match (greeting, &options.token) {
+            (Greeting::Challenge, Some(token)) => conn.authenticate(token)?,
+            (Greeting::Challenge, None) => return Err(Error::TokenRequired),
+            (Greeting::Console, Some(_)) => warnings.push(
+                "this monitor does not ask for a token; --token/MONITOR_TOKEN was not sent"
+                    .to_owned(),
+            ),
+            (Greeting::Console, None) => {}
+        }
         let deadline = Instant::now() + options.timeout;
         let intro = match &options.prompt {
             Some(prompt) => {
@@ -260,10 +292,6 @@ impl Connection {
             }
             None => conn.detect_prompt(deadline)?,
         };
-        let mut warnings = Vec::new();
-        if let Some(token) = &options.token {
-            warnings.extend(conn.authenticate(token)?);
-        }
         Ok((conn, intro, warnings))
     }
 
@@ -348,28 +376,87 @@ impl Connection {
         }
     }
 
-    /// Sends `auth TOKEN`. Today's servers have no such command and answer
-    /// `Unknown command "auth"`: that is a warning, not a failure, so the
-    /// option can be used before the servers catch up.
-    fn authenticate(&mut self, token: &str) -> Result<Option<String>, Error> {
-        let reply = self.request(&format!("auth {}", shell_words::quote(token)))?;
-        let first = reply.text.lines().next().unwrap_or_default().trim();
-        if reply.closed {
-            return Err(Error::Auth(if first.is_empty() {
-                "the monitor closed the connection".to_owned()
-            } else {
-                first.to_owned()
-            }));
+    /// Waits for what the server says on its own after the connection
+    /// opens: the token challenge, or the start of the console (its intro,
+    /// or the prompt when the intro is empty). Consumes the challenge line;
+    /// leaves the console's first bytes in the buffer for prompt detection.
+    fn read_greeting(&mut self, deadline: Instant) -> Result<Greeting, Error> {
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = decode(&self.buf[..end]);
+                if line.trim_end() == CHALLENGE {
+                    self.buf.drain(..=end);
+                    return Ok(Greeting::Challenge);
+                }
+                return Ok(Greeting::Console);
+            }
+            // Without a line end yet: still possibly the challenge, cut
+            // between two reads, unless it already differs from it.
+            if !could_start(CHALLENGE, &self.buf) {
+                return Ok(Greeting::Console);
+            }
+            match self.fill(deadline)? {
+                Filled::Data => {}
+                Filled::Eof => return Err(self.closed_error()),
+                // Prompt detection reports what did arrive, if anything.
+                Filled::TimedOut if !self.buf.is_empty() => return Ok(Greeting::Console),
+                Filled::TimedOut => {
+                    return Err(Error::NoPrompt {
+                        received: String::new(),
+                    });
+                }
+            }
         }
-        if first.starts_with("Unknown command \"auth\"") {
-            return Ok(Some(
-                "this monitor has no auth command yet; the token was not checked".to_owned(),
+    }
+
+    /// Answers the challenge with `auth TOKEN` and waits for the verdict:
+    /// the console's intro (left in the buffer) or `Authentication failed`.
+    ///
+    /// A refusal ends the session here rather than trying again: the token
+    /// will not become right, and the server delays each further attempt.
+    /// No message ever includes the token.
+    fn authenticate(&mut self, token: &str) -> Result<(), Error> {
+        if token.is_empty() || token.chars().any(char::is_control) {
+            // A line break would end the `auth` line early and send the
+            // rest as a command; no monitor accepts such a token anyway.
+            return Err(Error::Auth(
+                "the token is empty or contains a control character (check --token or \
+                 MONITOR_TOKEN)"
+                    .to_owned(),
             ));
         }
-        if let Some(message) = first.strip_prefix("auth: ") {
-            return Err(Error::Auth(message.to_owned()));
+        // Quoted like any console line; the server accepts `auth 'TOKEN'`.
+        self.write_raw(format!("auth {}\r\n", shell_words::quote(token)).as_bytes())?;
+        // A refusal comes after a delay (1 s by default), so the wait starts
+        // now rather than at connect time.
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let verdict = match self.buf.iter().position(|&b| b == b'\n') {
+                Some(end) => Some(decode(&self.buf[..end]).starts_with(AUTH_FAILED)),
+                // An empty intro: the prompt alone, no line end.
+                None if !could_start(AUTH_FAILED, &self.buf) => Some(false),
+                None => None,
+            };
+            match verdict {
+                Some(true) => {
+                    return Err(Error::Auth(
+                        "the monitor refused the token (check --token or MONITOR_TOKEN)".to_owned(),
+                    ));
+                }
+                Some(false) => return Ok(()),
+                None => {}
+            }
+            match self.fill(deadline)? {
+                Filled::Data => {}
+                Filled::Eof => return Err(self.closed_error()),
+                Filled::TimedOut => {
+                    return Err(Error::Timeout {
+                        waiting_for: "answer to the token",
+                        after: self.timeout,
+                    });
+                }
+            }
         }
-        Ok(None)
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
@@ -506,6 +593,22 @@ fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Stream, Error> {
     }
 }
 
+/// What a server sends first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    /// The token challenge: answer `auth TOKEN` before anything else.
+    Challenge,
+    /// The console itself (intro, prompt): no token needed.
+    Console,
+}
+
+/// Whether the bytes received so far (no line end yet) may still turn out
+/// to be the line `expected`; a trailing CR belongs to the line end.
+fn could_start(expected: &str, received: &[u8]) -> bool {
+    let received = received.strip_suffix(b"\r").unwrap_or(received);
+    expected.as_bytes().starts_with(received)
+}
+
 /// The length of `s` when the text after the buffer's last newline is
 /// exactly `s` twice.
 fn doubled_tail(buf: &[u8]) -> Option<usize> {
@@ -597,6 +700,18 @@ mod tests {
         // A subnegotiation split across reads.
         filter.feed(b"\x00\x18\xff\xf0d\xff\xf6e", &mut out);
         assert_eq!(out, b"ab\xffcde");
+    }
+
+    #[test]
+    fn a_partial_challenge_is_waited_for() {
+        assert!(could_start(CHALLENGE, b""));
+        assert!(could_start(CHALLENGE, b"Authentication req"));
+        assert!(could_start(
+            CHALLENGE,
+            b"Authentication required: send \"auth TOKEN\"\r"
+        ));
+        assert!(!could_start(CHALLENGE, b"Async Rust monitor"));
+        assert!(!could_start(CHALLENGE, b"monitor >>> "));
     }
 
     #[test]

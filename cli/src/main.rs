@@ -31,8 +31,8 @@ const DEFAULT_PORT: u16 = 50101;
 
 /// The command failed (the server reported an error).
 const EXIT_FAILED: u8 = 1;
-/// Could not connect, or the connection broke or timed out. (2 is clap's
-/// code for bad `monitor-cli` arguments.)
+/// Could not connect or authenticate, or the connection broke or timed
+/// out. (2 is clap's code for bad `monitor-cli` arguments.)
 const EXIT_CONNECTION: u8 = 3;
 
 /// Console client for the async Rust runtime monitor.
@@ -70,8 +70,9 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     timeout: Duration,
 
-    /// Reserved for authentication: sent as `auth TOKEN` before anything
-    /// else. Current monitors do not check it yet (a warning says so).
+    /// The monitor's auth token, sent as `auth TOKEN` when the monitor asks
+    /// for one. Prefer the environment variable: arguments are visible to
+    /// other users in the process list.
     #[arg(long, env = "MONITOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
 

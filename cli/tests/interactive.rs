@@ -19,11 +19,19 @@ const UP: &str = "\x1b[A";
 
 /// `monitor-cli` on a terminal, connected to `app`, intro read.
 fn console(app: &App, color: bool) -> PtySession {
+    console_with_token(app, color, None)
+}
+
+/// [`console`], with `MONITOR_TOKEN` set to `token`.
+fn console_with_token(app: &App, color: bool, token: Option<&str>) -> PtySession {
     let mut cmd = Command::new(support::BIN);
     cmd.env("XDG_STATE_HOME", app.state.path())
         .env("TERM", "xterm")
-        .env_remove("MONITOR_TOKEN")
         .args(["--port", &app.port().to_string()]);
+    match token {
+        Some(token) => cmd.env("MONITOR_TOKEN", token),
+        None => cmd.env_remove("MONITOR_TOKEN"),
+    };
     if color {
         cmd.env_remove("NO_COLOR");
     } else {
@@ -140,4 +148,17 @@ fn a_server_that_goes_away_ends_the_console_with_a_message() {
         .unwrap();
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&mut s), 3);
+}
+
+#[test]
+fn a_token_opens_the_console_of_a_guarded_monitor() {
+    let token = "0123456789abcdef-interactive";
+    let app = App::start_with(&["guarded-task"], |b| b.port(0).auth_token(token));
+    let mut s = console_with_token(&app, false, Some(token));
+    type_text(&mut s, "ps\r");
+    s.exp_string("guarded-task").unwrap();
+    s.exp_string(PROMPT).unwrap();
+    s.send_control('d').unwrap();
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut s), 0);
 }

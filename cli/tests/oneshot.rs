@@ -214,17 +214,21 @@ fn custom_prompts_are_detected() {
 }
 
 #[test]
-fn token_is_sent_and_its_absence_on_the_server_is_a_warning() {
+fn a_token_is_not_sent_to_a_monitor_that_does_not_ask_for_one() {
     let app = App::start(&["t"]);
     let output = app
         .cli()
-        .env("MONITOR_TOKEN", "s3cret")
+        .env("MONITOR_TOKEN", "s3cret-but-not-asked-for")
         .arg("ps")
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).starts_with("1 task running"), "{output:?}");
     let err = stderr(&output);
-    assert!(err.contains("no auth command yet"), "{err}");
+    assert!(
+        err.contains("does not ask for a token; --token/MONITOR_TOKEN was not sent"),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
 }
 

@@ -27,9 +27,9 @@ use std::{
     thread,
 };
 
-use monitor_core::{BoxedFuture, Executor};
+use monitor_core::{BoxedFuture, Executor, JoinError, Spawner, TaskRegistry};
 
-use crate::runtime::{LocalFuture, RuntimeUnderTest};
+use crate::runtime::{LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest};
 
 /// A fixed pool of worker threads sharing one run queue.
 ///
@@ -334,6 +334,28 @@ impl RuntimeUnderTest for CustomRuntime {
 
     fn worker_thread_name(&self) -> Option<String> {
         Some(self.pool.thread_name())
+    }
+
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        Some(Arc::new(self.pool.clone()))
+    }
+}
+
+/// A runtime without an adapter of its own spawns tracked tasks through
+/// `monitor-core`'s [`Spawner`]: that is its native spawn function.
+impl NativeSpawn for ThreadPool {
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+        let handle = Spawner::new(self.clone(), registry)
+            .task()
+            .name(name)
+            .spawn(future);
+        NativeTask::new(async move {
+            match handle.await {
+                Ok(()) => NativeOutcome::Completed,
+                Err(JoinError::Cancelled(_)) => NativeOutcome::Cancelled,
+                Err(err) => NativeOutcome::Failed(err.to_string()),
+            }
+        })
     }
 }
 

@@ -63,6 +63,12 @@
 //! that it does not apply and why, and passes. Nothing is skipped silently:
 //! a runtime that has workers but blocks them all where the console should
 //! answer fails.
+//!
+//! The same goes for [`RuntimeUnderTest::native_spawn`]: a runtime whose
+//! adapter has a tracked spawn function of its own (`monitor_tokio::task()`
+//! and the like) returns it as a [`NativeSpawn`], and the `native_*`
+//! contracts check what it records and how its handle reports a cancel
+//! from the monitor; without one they say they do not apply.
 #![deny(missing_docs)]
 
 pub mod broken;
@@ -71,7 +77,10 @@ pub mod custom;
 mod runtime;
 pub mod support;
 
-pub use runtime::{Capabilities, LocalFuture, RuntimeUnderTest, Timer, block_on_within};
+pub use runtime::{
+    Capabilities, LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, Timer,
+    block_on_within,
+};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -173,6 +182,10 @@ macro_rules! __contracts {
             cancel_during_a_poll_takes_effect_when_it_returns
             cancel_of_unknown_id_is_an_error
             cancel_of_finished_task_is_an_error
+            // The runtime adapter's own spawn function.
+            native_spawn_records_name_location_and_parent
+            native_cancel_drops_the_future_and_reaches_the_handle
+            native_cancel_during_a_poll_reaches_the_handle
             // Terminated history.
             terminated_history_is_newest_first
             terminated_history_is_bounded

@@ -4,6 +4,7 @@
 use std::{
     fmt,
     future::Future,
+    panic::Location,
     pin::Pin,
     sync::{
         Arc, Condvar, Mutex,
@@ -15,7 +16,7 @@ use std::{
 };
 
 use futures_lite::FutureExt as _;
-use monitor_core::Executor;
+use monitor_core::{BoxedFuture, Executor, TaskRegistry};
 
 /// A future handed to [`RuntimeUnderTest::block_on`]. It may borrow from the
 /// caller's stack (the contracts use that to hand results back) and need not
@@ -95,6 +96,117 @@ pub trait RuntimeUnderTest: Send + Sync {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
+
+    /// The runtime adapter's own tracked spawn function (such as
+    /// `monitor_tokio::task()`), which applications call instead of going
+    /// through the [`Executor`]. `None` (the default) when the runtime has
+    /// none; the contracts about it then say they do not apply.
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        None
+    }
+}
+
+/// A runtime adapter's own tracked spawn function, for the contracts that
+/// check what it records and how its handle reports a monitor cancel.
+///
+/// The adapters' spawn functions differ in what they return (tokio's
+/// `JoinHandle`, smol's `Task`, ...), so an implementation translates the
+/// handle's outcome into a [`NativeTask`]. It must be `'static` and
+/// shareable: contracts spawn from inside tasks too, to check parents.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use conformance_tests::{NativeOutcome, NativeSpawn, NativeTask};
+/// use monitor_core::{BoxedFuture, JoinError, Spawner, TaskRegistry};
+///
+/// /// `Spawner` stands in for a runtime adapter's spawn function here.
+/// struct ViaSpawner(conformance_tests::custom::ThreadPool);
+///
+/// impl NativeSpawn for ViaSpawner {
+///     fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+///         let spawner = Spawner::new(self.0.clone(), registry);
+///         // This line is the spawn location the registry must record.
+///         let handle = spawner.task().name(name).spawn(future);
+///         NativeTask::new(async move {
+///             match handle.await {
+///                 Ok(()) => NativeOutcome::Completed,
+///                 Err(JoinError::Cancelled(_)) => NativeOutcome::Cancelled,
+///                 Err(err) => NativeOutcome::Failed(err.to_string()),
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub trait NativeSpawn: Send + Sync {
+    /// Spawns `future` as a task named `name`, recorded in `registry`,
+    /// through the adapter's own spawn function, called in the
+    /// implementation itself: the registry must record that call as the
+    /// task's spawn location, and the tracked task (if any) calling this
+    /// method as its parent.
+    ///
+    /// Return [`NativeTask::new`] from the same source file, which is how
+    /// the contracts know what location to expect.
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask;
+}
+
+/// How a task spawned through [`NativeSpawn`] ended, as its own handle
+/// (tokio's `JoinHandle`, smol's `Task`, ...) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeOutcome {
+    /// The future ran to completion.
+    Completed,
+    /// The task was cancelled: its handle says so in the runtime's own way
+    /// (for tokio, a `JoinError` with `is_cancelled()`).
+    Cancelled,
+    /// Anything else (a panic), described for assertion messages.
+    Failed(String),
+}
+
+/// The handle of a task spawned through [`NativeSpawn`]: a future resolving
+/// to its [`NativeOutcome`].
+///
+/// Dropping it does what dropping the runtime's own handle does (detach for
+/// tokio and async-std, cancel for smol), so the contracts keep it until the
+/// task has ended.
+#[must_use = "await the task's outcome; dropping the handle may cancel the task"]
+pub struct NativeTask {
+    outcome: Pin<Box<dyn Future<Output = NativeOutcome> + Send>>,
+    built_in: &'static str,
+}
+
+impl NativeTask {
+    /// Wraps the future that awaits the runtime's own handle. Call it in
+    /// the file that calls the adapter's spawn function: that file is where
+    /// the contracts expect the recorded spawn location.
+    #[track_caller]
+    pub fn new(outcome: impl Future<Output = NativeOutcome> + Send + 'static) -> Self {
+        Self {
+            outcome: Box::pin(outcome),
+            built_in: Location::caller().file(),
+        }
+    }
+
+    /// The source file [`NativeTask::new`] was called from.
+    pub fn spawned_in(&self) -> &'static str {
+        self.built_in
+    }
+}
+
+impl fmt::Debug for NativeTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeTask")
+            .field("spawned_in", &self.built_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for NativeTask {
+    type Output = NativeOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<NativeOutcome> {
+        self.outcome.as_mut().poll(cx)
+    }
 }
 
 impl<R: RuntimeUnderTest + ?Sized> RuntimeUnderTest for Box<R> {
@@ -116,6 +228,9 @@ impl<R: RuntimeUnderTest + ?Sized> RuntimeUnderTest for Box<R> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
     }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        (**self).native_spawn()
+    }
 }
 
 impl<R: RuntimeUnderTest + ?Sized> RuntimeUnderTest for Arc<R> {
@@ -136,6 +251,9 @@ impl<R: RuntimeUnderTest + ?Sized> RuntimeUnderTest for Arc<R> {
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        (**self).native_spawn()
     }
 }
 

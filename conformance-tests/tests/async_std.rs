@@ -1,4 +1,6 @@
-//! The suite on async-std's runtime.
+//! The suite on async-std's runtime through the `monitor-async-std`
+//! adapter (`AsyncStdExecutor`, and `monitor_async_std::task()` as the
+//! native spawn function).
 //!
 //! async-std has one process-wide pool, so every test here shares it; the
 //! contracts use a registry each, so they do not see each other's tasks,
@@ -6,21 +8,11 @@
 
 use std::sync::Arc;
 
-use conformance_tests::{LocalFuture, RuntimeUnderTest, conformance_suite};
-use monitor_core::{BoxedFuture, Executor};
-
-/// The runtime glue: swap for the `monitor_async_std` adapter's executor
-/// once it lands.
-fn executor() -> Arc<dyn Executor> {
-    struct Glue;
-    impl Executor for Glue {
-        fn spawn(&self, future: BoxedFuture) {
-            // Dropping async-std's JoinHandle detaches the task.
-            drop(::async_std::task::spawn(future));
-        }
-    }
-    Arc::new(Glue)
-}
+use conformance_tests::{
+    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
+};
+use monitor_async_std::{AsyncStdExecutor, JoinError};
+use monitor_core::{BoxedFuture, Executor, TaskRegistry};
 
 struct AsyncStd;
 
@@ -29,7 +21,7 @@ impl RuntimeUnderTest for AsyncStd {
         "async-std"
     }
     fn executor(&self) -> Arc<dyn Executor> {
-        executor()
+        Arc::new(AsyncStdExecutor::new())
     }
     fn block_on(&self, future: LocalFuture<'_>) {
         ::async_std::task::block_on(future);
@@ -47,6 +39,30 @@ impl RuntimeUnderTest for AsyncStd {
             std::env::var("ASYNC_STD_THREAD_NAME")
                 .unwrap_or_else(|_| "async-std/runtime".to_owned()),
         )
+    }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        Some(Arc::new(NativeAsyncStd))
+    }
+}
+
+/// `monitor_async_std::task()`, the adapter's replacement for
+/// `async_std::task::spawn`.
+struct NativeAsyncStd;
+
+impl NativeSpawn for NativeAsyncStd {
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+        let handle = monitor_async_std::task()
+            .registry(registry)
+            .name(name)
+            .spawn(future)
+            .expect("async-std spawns the task");
+        NativeTask::new(async move {
+            match handle.await {
+                Ok(()) => NativeOutcome::Completed,
+                Err(JoinError::Cancelled(_)) => NativeOutcome::Cancelled,
+                Err(err) => NativeOutcome::Failed(err.to_string()),
+            }
+        })
     }
 }
 

@@ -1,27 +1,20 @@
-//! The suite on smol: an `Executor` run by worker threads of our own, which
+//! The suite on smol through the `monitor-smol` adapter (`SmolExecutor`,
+//! and `monitor_smol::task().executor(..)` as the native spawn function):
+//! an `Executor` run by worker threads of our own, which
 //! is how smol applications build their runtime (and what `smol::spawn`'s
 //! global executor does with `SMOL_THREADS` threads). A fresh one per test
 //! lets each contract shut its runtime down.
 
 use std::{sync::Arc, thread};
 
-use conformance_tests::{LocalFuture, RuntimeUnderTest, conformance_suite};
-use monitor_core::{BoxedFuture, Executor};
+use conformance_tests::{
+    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
+};
+use monitor_core::{BoxedFuture, Executor, TaskRegistry};
+use monitor_smol::SmolExecutor;
 
 const WORKERS: usize = 2;
 const THREAD_NAME: &str = "smol-worker";
-
-/// The runtime glue: swap for `monitor_smol::SmolExecutor` once the smol
-/// adapter lands.
-fn executor(executor: &Arc<::smol::Executor<'static>>) -> Arc<dyn Executor> {
-    struct Glue(Arc<::smol::Executor<'static>>);
-    impl Executor for Glue {
-        fn spawn(&self, future: BoxedFuture) {
-            self.0.spawn(future).detach();
-        }
-    }
-    Arc::new(Glue(Arc::clone(executor)))
-}
 
 struct Smol {
     executor: Arc<::smol::Executor<'static>>,
@@ -58,7 +51,7 @@ impl RuntimeUnderTest for Smol {
         "smol"
     }
     fn executor(&self) -> Arc<dyn Executor> {
-        executor(&self.executor)
+        Arc::new(SmolExecutor::from_executor(Arc::clone(&self.executor)))
     }
     fn block_on(&self, future: LocalFuture<'_>) {
         ::smol::block_on(future);
@@ -68,6 +61,32 @@ impl RuntimeUnderTest for Smol {
     }
     fn worker_thread_name(&self) -> Option<String> {
         Some(THREAD_NAME.to_owned())
+    }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        Some(Arc::new(NativeSmol(Arc::clone(&self.executor))))
+    }
+}
+
+/// `monitor_smol::task()` on this runtime's executor, the adapter's
+/// replacement for `ex.spawn(..)`.
+struct NativeSmol(Arc<::smol::Executor<'static>>);
+
+impl NativeSpawn for NativeSmol {
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+        let task = monitor_smol::task()
+            .registry(registry)
+            .name(name)
+            .executor(&self.0)
+            .spawn(future);
+        // `fallible()`: awaiting the plain `Task` of a cancelled task panics,
+        // as smol's own does; the fallible one reports `Err(Cancelled)`.
+        let task = task.fallible();
+        NativeTask::new(async move {
+            match task.await {
+                Ok(()) => NativeOutcome::Completed,
+                Err(_cancelled) => NativeOutcome::Cancelled,
+            }
+        })
     }
 }
 

@@ -1,33 +1,26 @@
-//! The suite on tokio's current-thread runtime.
+//! The suite on tokio's current-thread runtime, through the `monitor-tokio`
+//! adapter (`TokioExecutor`, and `monitor_tokio::task()` as the native
+//! spawn function).
 //!
 //! A current-thread runtime only runs its tasks while some thread is inside
-//! `Runtime::block_on`, so the glue gives it one thread that does nothing
+//! `Runtime::block_on`, so the test gives it one thread that does nothing
 //! else: that thread is the runtime's single worker. Blocking it blocks
 //! every task, which is exactly what the "every worker blocked" contract
 //! wants to see the console survive.
 
 use std::{sync::Arc, thread, time::Duration};
 
-use conformance_tests::{LocalFuture, RuntimeUnderTest, conformance_suite};
-use monitor_core::{BoxedFuture, Executor};
+use conformance_tests::{
+    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
+};
+use monitor_core::{BoxedFuture, Executor, TaskRegistry};
+use monitor_tokio::TokioExecutor;
 use tokio::{
     runtime::{Builder, Handle},
     sync::oneshot,
 };
 
 const THREAD_NAME: &str = "tokio-current-thread";
-
-/// The runtime glue: swap for `monitor_tokio::TokioExecutor::from_handle`
-/// once the tokio adapter lands.
-fn executor(handle: &Handle) -> Arc<dyn Executor> {
-    struct Glue(Handle);
-    impl Executor for Glue {
-        fn spawn(&self, future: BoxedFuture) {
-            drop(self.0.spawn(future));
-        }
-    }
-    Arc::new(Glue(handle.clone()))
-}
 
 struct TokioCurrentThread {
     handle: Handle,
@@ -64,7 +57,7 @@ impl RuntimeUnderTest for TokioCurrentThread {
         "tokio-current-thread"
     }
     fn executor(&self) -> Arc<dyn Executor> {
-        executor(&self.handle)
+        Arc::new(TokioExecutor::from_handle(self.handle.clone()))
     }
     fn block_on(&self, future: LocalFuture<'_>) {
         // Polls `future` on the test thread; spawned tasks keep running on
@@ -76,6 +69,31 @@ impl RuntimeUnderTest for TokioCurrentThread {
     }
     fn worker_thread_name(&self) -> Option<String> {
         Some(THREAD_NAME.to_owned())
+    }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        Some(Arc::new(NativeTokio(self.handle.clone())))
+    }
+}
+
+/// `monitor_tokio::task()`, the adapter's replacement for `tokio::spawn`.
+struct NativeTokio(Handle);
+
+impl NativeSpawn for NativeTokio {
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+        let handle = monitor_tokio::task()
+            .registry(registry)
+            .name(name)
+            // Contracts spawn from the test thread, outside the runtime.
+            .handle(self.0.clone())
+            .spawn(future);
+        NativeTask::new(async move {
+            match handle.await {
+                Ok(()) => NativeOutcome::Completed,
+                // How a monitor cancel must reach tokio code.
+                Err(err) if err.is_cancelled() => NativeOutcome::Cancelled,
+                Err(err) => NativeOutcome::Failed(err.to_string()),
+            }
+        })
     }
 }
 

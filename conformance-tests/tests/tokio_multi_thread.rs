@@ -1,26 +1,18 @@
-//! The suite on tokio's multi-thread runtime.
+//! The suite on tokio's multi-thread runtime, through the `monitor-tokio`
+//! adapter: its `TokioExecutor`, and `monitor_tokio::task()` as the native
+//! spawn function.
 
 use std::{sync::Arc, time::Duration};
 
-use conformance_tests::{LocalFuture, RuntimeUnderTest, conformance_suite};
-use monitor_core::{BoxedFuture, Executor};
+use conformance_tests::{
+    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
+};
+use monitor_core::{BoxedFuture, Executor, TaskRegistry};
+use monitor_tokio::TokioExecutor;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 const WORKERS: usize = 2;
 const THREAD_NAME: &str = "tokio-mt-worker";
-
-/// The runtime glue: swap for `monitor_tokio::TokioExecutor::from_handle`
-/// once the tokio adapter lands.
-fn executor(handle: &Handle) -> Arc<dyn Executor> {
-    struct Glue(Handle);
-    impl Executor for Glue {
-        fn spawn(&self, future: BoxedFuture) {
-            // Detached: the monitor tracks the task through its registry.
-            drop(self.0.spawn(future));
-        }
-    }
-    Arc::new(Glue(handle.clone()))
-}
 
 struct TokioMultiThread {
     runtime: Option<Runtime>,
@@ -48,7 +40,7 @@ impl RuntimeUnderTest for TokioMultiThread {
         "tokio-multi-thread"
     }
     fn executor(&self) -> Arc<dyn Executor> {
-        executor(self.runtime().handle())
+        Arc::new(TokioExecutor::from_handle(self.runtime().handle().clone()))
     }
     fn block_on(&self, future: LocalFuture<'_>) {
         self.runtime().block_on(future);
@@ -58,6 +50,31 @@ impl RuntimeUnderTest for TokioMultiThread {
     }
     fn worker_thread_name(&self) -> Option<String> {
         Some(THREAD_NAME.to_owned())
+    }
+    fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
+        Some(Arc::new(NativeTokio(self.runtime().handle().clone())))
+    }
+}
+
+/// `monitor_tokio::task()`, the adapter's replacement for `tokio::spawn`.
+struct NativeTokio(Handle);
+
+impl NativeSpawn for NativeTokio {
+    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
+        let handle = monitor_tokio::task()
+            .registry(registry)
+            .name(name)
+            // Contracts spawn from the test thread, outside the runtime.
+            .handle(self.0.clone())
+            .spawn(future);
+        NativeTask::new(async move {
+            match handle.await {
+                Ok(()) => NativeOutcome::Completed,
+                // How a monitor cancel must reach tokio code.
+                Err(err) if err.is_cancelled() => NativeOutcome::Cancelled,
+                Err(err) => NativeOutcome::Failed(err.to_string()),
+            }
+        })
     }
 }
 

@@ -10,12 +10,14 @@
 mod cancel;
 mod console;
 mod history;
+mod native;
 mod tasks;
 mod tcp;
 
 pub use cancel::*;
 pub use console::*;
 pub use history::*;
+pub use native::*;
 pub use tasks::*;
 pub use tcp::*;
 
@@ -45,14 +47,11 @@ fn on(rt: &dyn RuntimeUnderTest) -> String {
     format!("[{}]", rt.name())
 }
 
-/// The `file!()` of the contract modules, as spawn locations report it.
+/// Whether `location` (`file:line:column`) is in `file`: the `file!()` of
+/// the contract modules, or wherever a runtime calls its native spawn.
 fn is_contract_location(location: &str, file: &str) -> bool {
     location.starts_with(file) && location[file.len()..].starts_with(':')
 }
 
 /// How long a contract keeps a worker blocked to see time pass in a poll.
 const SHORT: Duration = Duration::from_millis(30);
-
-/// How far busy times may fall short of real time: the registry measures
-/// them with a clock refreshed every millisecond.
-const COARSE_SLACK: Duration = Duration::from_millis(3);

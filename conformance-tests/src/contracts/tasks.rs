@@ -6,11 +6,11 @@ use monitor_core::{
     CancelledBy, Spawner, TaskEnd, TaskId, TaskIntrospect, TaskRegistry, TaskState, current_task,
 };
 
-use super::{COARSE_SLACK, SHORT, is_contract_location, join, join_ok, on};
+use super::{SHORT, is_contract_location, join, join_ok, on};
 use crate::{
     RuntimeUnderTest,
     custom::ThreadPool,
-    support::{Gate, eventually, signal, spawner},
+    support::{Gate, eventually, precise_spawner, signal, spawner},
 };
 
 /// A task spawned through the runtime's executor is in the registry at
@@ -272,7 +272,8 @@ pub fn ids_are_unique_across_runtimes(rt: &dyn RuntimeUnderTest) {
 /// counted one by one.
 pub fn busy_time_accumulates_across_polls(rt: &dyn RuntimeUnderTest) {
     let at = on(rt);
-    let spawner = spawner(rt);
+    // Precise timing makes the bound below exact; see `precise_spawner`.
+    let spawner = precise_spawner(rt);
     let handle = spawner.task().name("worker").spawn(async {
         for _ in 0..3 {
             // Deliberate work inside a poll, then a yield.
@@ -285,7 +286,7 @@ pub fn busy_time_accumulates_across_polls(rt: &dyn RuntimeUnderTest) {
     let task = spawner.registry().task(id).unwrap();
     assert_eq!(task.polls, 4, "{at} three yields make four polls");
     assert!(
-        task.busy_ns >= 25_000_000,
+        task.busy_ns >= 30_000_000,
         "{at} busy {} ns after 30 ms of polling",
         task.busy_ns
     );
@@ -296,7 +297,8 @@ pub fn busy_time_accumulates_across_polls(rt: &dyn RuntimeUnderTest) {
 /// with a time-in-poll that keeps growing and the thread it blocks.
 pub fn stuck_task_shows_running_with_growing_poll_time(rt: &dyn RuntimeUnderTest) {
     let at = on(rt);
-    let spawner = spawner(rt);
+    // Precise timing makes the final bound exact; see `precise_spawner`.
+    let spawner = precise_spawner(rt);
     let (gate, key) = Gate::new();
     let handle = spawner.task().name("stuck").spawn(async move {
         gate.wait();
@@ -329,9 +331,9 @@ pub fn stuck_task_shows_running_with_growing_poll_time(rt: &dyn RuntimeUnderTest
     }
     let done = spawner.registry().task(id).unwrap();
     assert_eq!(done.poll_ns, None, "{at}");
-    // Busy time comes from the registry's coarse clock (1 ms ticks), so it
-    // may read a tick or two short of the precise poll time seen above.
-    let floor = (SHORT - COARSE_SLACK).as_nanos() as u64;
+    // The poll went on after `later` was taken, so it counts at least the
+    // time in poll seen then.
+    let floor = later.poll_ns.unwrap();
     assert!(
         done.busy_ns >= floor,
         "{at} the long poll counts as busy time: {} ns",
