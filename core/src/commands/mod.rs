@@ -194,11 +194,14 @@ fn ps() -> Command<MonitorContext> {
 
 fn sort_tasks(tasks: &mut [TaskSnapshot], args: &Args) {
     match args.get::<String>("sort").as_deref() {
-        Some("age") => tasks.sort_by_key(|t| std::cmp::Reverse(t.age_ns)),
-        Some("busy") => tasks.sort_by_key(|t| std::cmp::Reverse(t.busy_ns)),
-        Some("polls") => tasks.sort_by_key(|t| std::cmp::Reverse(t.polls)),
-        Some("poll") => tasks.sort_by_key(|t| std::cmp::Reverse(t.poll_ns.unwrap_or(0))),
-        _ => tasks.sort_by_key(|t| t.id),
+        Some("age") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.age_ns), t.id)),
+        Some("busy") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.busy_ns), t.id)),
+        Some("polls") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.polls), t.id)),
+        Some("poll") => {
+            tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.poll_ns.unwrap_or(0)), t.id))
+        }
+        // Ids are unique, so an unstable sort gives the same order.
+        _ => tasks.sort_unstable_by_key(|t| t.id),
     }
 }
 
