@@ -114,7 +114,10 @@ impl ConsoleClient {
                 self.pending.clear();
                 return Ok(text);
             }
-            searched = self.pending.len().saturating_sub(prompt.len().saturating_sub(1));
+            searched = self
+                .pending
+                .len()
+                .saturating_sub(prompt.len().saturating_sub(1));
             self.pending.extend_from_slice(&buf[..n]);
         }
     }

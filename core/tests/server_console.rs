@@ -130,10 +130,34 @@ fn json_mode_answers_one_object_per_line() {
     let (mut c, _) = Client::new(app.monitor_side.connect().unwrap(), "monitor >>> ");
     c.send_raw(b".mode json\nps --json\nwhere abc\n.bogus\nconsole\nhits\nexit\nexit\n");
     let text = c.read_to_end();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
-        .collect();
+    // Every line is one JSON object; a streamed reply (`ps --json`) spans
+    // several, all but its last marked "more": true. Join them back.
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    let mut open: Option<serde_json::Value> = None;
+    for line in text.lines() {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        let more = object["more"] == true;
+        let joined = match open.take() {
+            Some(mut head) => {
+                let text = format!(
+                    "{}{}",
+                    head["text"].as_str().unwrap(),
+                    object["text"].as_str().unwrap()
+                );
+                head["text"] = text.into();
+                head["exit"] = object["exit"].clone();
+                head
+            }
+            None => object,
+        };
+        if more {
+            open = Some(joined);
+        } else {
+            lines.push(joined);
+        }
+    }
+    assert!(open.is_none(), "a streamed reply never ended: {text}");
     assert_eq!(lines.len(), 8, "{text}");
     assert_eq!(lines[0]["ok"], true);
     assert_eq!(lines[1]["ok"], true);

@@ -152,6 +152,10 @@ fn ps() -> Command<MonitorContext> {
                     "invalid limit {limit} (expected 0 for all, or a positive count)"
                 )));
             }
+            if args.flag("json") {
+                out.stream(json_stream(ctx, filter.as_deref(), args, limit as usize));
+                return Ok(());
+            }
             let mut tasks = Vec::new();
             let mut total = 0usize;
             ctx.introspect.for_each_live(&mut |task| {
@@ -164,10 +168,6 @@ fn ps() -> Command<MonitorContext> {
             let shown_matching = tasks.len();
             if limit > 0 {
                 tasks.truncate(limit as usize);
-            }
-            if args.flag("json") {
-                out.line(to_json(&tasks)?);
-                return Ok(());
             }
             let plural = if total == 1 { "" } else { "s" };
             if filter.is_some() || tasks.len() != total {
@@ -191,6 +191,78 @@ fn ps() -> Command<MonitorContext> {
             Ok(())
         })
 }
+
+/// The sort key `ps --sort` orders by, smallest first: descending keys are
+/// stored inverted so every order is one ascending sort on `(key, id)`.
+fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
+    match sort {
+        Some("age") => u64::MAX - task.age_ns,
+        Some("busy") => u64::MAX - task.busy_ns,
+        Some("polls") => u64::MAX - task.polls,
+        Some("poll") => u64::MAX - task.poll_ns.unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `ps --json` as a stream: the live tasks' ids are listed and sorted first
+/// (16 bytes a task), then each chunk reads up to [`JSON_CHUNK`] tasks
+/// again and serializes them, so the reply for a million tasks is never
+/// held in memory whole. Tasks that end in between are left out.
+fn json_stream(
+    ctx: &MonitorContext,
+    filter: Option<&str>,
+    args: &Args,
+    limit: usize,
+) -> impl Iterator<Item = String> + Send + 'static {
+    let sort = args.get::<String>("sort");
+    let mut keys: Vec<(u64, TaskId)> = Vec::new();
+    ctx.introspect.for_each_live(&mut |task| {
+        if matches_filter(&task, filter) {
+            keys.push((sort_key(&task, sort.as_deref()), task.id));
+        }
+    });
+    keys.sort_unstable();
+    if limit > 0 {
+        keys.truncate(limit);
+    }
+    let introspect = Arc::clone(&ctx.introspect);
+    let mut ids = keys.into_iter().map(|(_, id)| id).peekable();
+    let mut opened = false;
+    let mut wrote_any = false;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut chunk = String::new();
+        if !opened {
+            chunk.push('[');
+            opened = true;
+        }
+        for id in ids.by_ref().take(JSON_CHUNK) {
+            let Some(task) = introspect.task(id).filter(|task| task.ended.is_none()) else {
+                continue;
+            };
+            // A snapshot always serializes; were it ever not to, leaving the
+            // task out beats breaking the array.
+            if let Ok(json) = serde_json::to_string(&task) {
+                if wrote_any {
+                    chunk.push(',');
+                }
+                chunk.push_str(&json);
+                wrote_any = true;
+            }
+        }
+        if ids.peek().is_none() {
+            chunk.push_str("]\n");
+            done = true;
+        }
+        Some(chunk)
+    })
+}
+
+/// Tasks serialized per chunk of a streamed `ps --json`.
+const JSON_CHUNK: usize = 1024;
 
 fn sort_tasks(tasks: &mut [TaskSnapshot], args: &Args) {
     match args.get::<String>("sort").as_deref() {

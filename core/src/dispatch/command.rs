@@ -166,12 +166,17 @@ impl<C> fmt::Debug for Command<C> {
     }
 }
 
+/// The rest of a streamed reply: chunks of text produced on demand; see
+/// [`Output::stream`].
+pub type ReplyStream = Box<dyn Iterator<Item = String> + Send>;
+
 /// Where a synchronous command writes its answer.
 ///
 /// Implements [`fmt::Write`], so `writeln!(out, ...)` works.
 pub struct Output<'a> {
     text: String,
     exit: bool,
+    stream: Option<ReplyStream>,
     catalog: &'a Catalog,
 }
 
@@ -180,6 +185,7 @@ impl<'a> Output<'a> {
         Self {
             text: String::new(),
             exit: false,
+            stream: None,
             catalog,
         }
     }
@@ -205,8 +211,18 @@ impl<'a> Output<'a> {
         self.catalog
     }
 
-    pub(crate) fn finish(self) -> (String, bool) {
-        (self.text, self.exit)
+    /// Continues the reply with `chunks`, written one at a time after the
+    /// text, so a reply of any size (`ps --json` over a million tasks) is
+    /// never held in memory whole. Each chunk is produced when the previous
+    /// one has been written, on the console's thread, so it should be quick
+    /// to make (a few thousand lines at most). Ignored if the command
+    /// returns an error.
+    pub fn stream(&mut self, chunks: impl Iterator<Item = String> + Send + 'static) {
+        self.stream = Some(Box::new(chunks));
+    }
+
+    pub(crate) fn finish(self) -> (String, bool, Option<ReplyStream>) {
+        (self.text, self.exit, self.stream)
     }
 }
 

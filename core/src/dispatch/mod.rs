@@ -74,7 +74,7 @@ pub use catalog::{
     Catalog, CommandInfo, DEFAULT_HELP_SHORT_TEMPLATE, DEFAULT_HELP_TEMPLATE, HELP_FIELDS,
     Resolution,
 };
-pub use command::{Command, Output};
+pub use command::{Command, Output, ReplyStream};
 pub use dispatcher::{DEFAULT_INTRO, DEFAULT_PROMPT, DEFAULT_TIMEOUT, Dispatcher};
 pub use error::{CommandError, RegisterError, TemplateError};
 pub use hooks::{Completed, DefaultHooks, Hooks, Precmd};

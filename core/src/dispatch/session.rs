@@ -14,7 +14,7 @@ use futures_lite::FutureExt as _;
 
 use super::{
     args::{Args, condense_clap_error},
-    command::{CommandFuture, Handler, Output},
+    command::{CommandFuture, Handler, Output, ReplyStream},
     dispatcher::Dispatcher,
     error::CommandError,
     hooks::{Completed, Precmd},
@@ -96,6 +96,7 @@ pub struct Session<C> {
     dispatcher: Arc<Dispatcher<C>>,
     ctx: C,
     lastcmd: Option<String>,
+    stream: Option<ReplyStream>,
 }
 
 impl<C: Send + 'static> Session<C> {
@@ -105,6 +106,7 @@ impl<C: Send + 'static> Session<C> {
             dispatcher,
             ctx,
             lastcmd: None,
+            stream: None,
         }
     }
 
@@ -126,6 +128,13 @@ impl<C: Send + 'static> Session<C> {
     /// Ends the session, giving the context back.
     pub fn into_context(self) -> C {
         self.ctx
+    }
+
+    /// Takes the rest of the last reply when its command streamed it (see
+    /// [`Output::stream`]): the server writes these chunks after the
+    /// reply's text, one at a time.
+    pub fn take_stream(&mut self) -> Option<ReplyStream> {
+        self.stream.take()
     }
 
     /// The last non-empty line dispatched, whether it succeeded or not.
@@ -158,18 +167,21 @@ impl<C: Send + 'static> Session<C> {
     pub async fn handle_line(&mut self, line: &str) -> Reply {
         let dispatcher = &*self.dispatcher;
         let ctx = &mut self.ctx;
+        let stream = &mut self.stream;
+        // A stream the server never collected belongs to an older reply.
+        *stream = None;
         let line = line.trim();
         let reply = if line.is_empty() {
             let lastcmd = self.lastcmd.as_deref();
             match guard(|| dispatcher.hooks().emptyline(ctx, lastcmd)) {
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    dispatch(dispatcher, ctx, &mut self.lastcmd, line.trim()).await
+                    dispatch(dispatcher, ctx, &mut self.lastcmd, stream, line.trim()).await
                 }
                 Ok(_) => Reply::default(),
                 Err(message) => hook_panicked("emptyline", &message),
             }
         } else {
-            dispatch(dispatcher, ctx, &mut self.lastcmd, line).await
+            dispatch(dispatcher, ctx, &mut self.lastcmd, stream, line).await
         };
         reply.normalized()
     }
@@ -190,6 +202,7 @@ async fn dispatch<C: Send + 'static>(
     dispatcher: &Dispatcher<C>,
     ctx: &mut C,
     lastcmd: &mut Option<String>,
+    stream: &mut Option<ReplyStream>,
     line: &str,
 ) -> Reply {
     *lastcmd = Some(line.to_owned());
@@ -219,7 +232,7 @@ async fn dispatch<C: Send + 'static>(
     let (args, result, reply) = match parsed {
         Ok(Ok(matches)) => {
             let args = Args::new(matches, words.clone());
-            let (result, reply) = execute(dispatcher, index, ctx, &args).await;
+            let (result, reply) = execute(dispatcher, index, ctx, &args, stream).await;
             (Some(args), result, reply)
         }
         Ok(Err(err)) if err.kind() == ErrorKind::DisplayHelp => {
@@ -258,6 +271,7 @@ async fn execute<C: Send + 'static>(
     index: usize,
     ctx: &mut C,
     args: &Args,
+    stream: &mut Option<ReplyStream>,
 ) -> (Result<(), CommandError>, Reply) {
     let name = dispatcher.catalog().commands[index].name();
     let (handler, timeout, local) = dispatcher.handler(index);
@@ -266,7 +280,10 @@ async fn execute<C: Send + 'static>(
             let mut out = Output::new(dispatcher.catalog());
             let result = guard(|| f(ctx, args, &mut out))
                 .unwrap_or_else(|message| Err(CommandError::Panicked(message)));
-            let (text, exit) = out.finish();
+            let (text, exit, rest) = out.finish();
+            if result.is_ok() {
+                *stream = rest;
+            }
             (result, text, exit)
         }
         Handler::Async(f) => {

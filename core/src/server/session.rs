@@ -11,7 +11,7 @@ use super::{
 use crate::{
     commands::MonitorContext,
     console::ConsoleContext,
-    dispatch::Session,
+    dispatch::{ReplyStream, Session},
     transport::{
         Connection, Stream,
         telnet::{Event, LineReader, encode_output},
@@ -90,6 +90,8 @@ struct Answer {
     text: String,
     is_error: bool,
     exit: bool,
+    /// The rest of a streamed reply, written chunk by chunk after `text`.
+    stream: Option<ReplyStream>,
 }
 
 impl Answer {
@@ -98,6 +100,14 @@ impl Answer {
             text,
             is_error: true,
             exit: false,
+            stream: None,
+        }
+    }
+
+    fn ok(text: String) -> Self {
+        Self {
+            is_error: false,
+            ..Self::error(text)
         }
     }
 }
@@ -134,14 +144,21 @@ impl Conversation {
         if let Some(control) = line.trim_start().strip_prefix('.') {
             return self.control(control);
         }
-        let reply = match &mut self.console {
-            Some(console) => console.handle_line(line).await,
-            None => self.monitor.handle_line(line).await,
+        let (reply, stream) = match &mut self.console {
+            Some(console) => {
+                let reply = console.handle_line(line).await;
+                (reply, console.take_stream())
+            }
+            None => {
+                let reply = self.monitor.handle_line(line).await;
+                (reply, self.monitor.take_stream())
+            }
         };
         let mut answer = Answer {
             text: reply.text,
             is_error: reply.is_error,
             exit: reply.exit,
+            stream,
         };
         if answer.exit && self.console.is_some() && !self.console_only {
             // `exit` in the console returns to the monitor.
@@ -162,19 +179,11 @@ impl Conversation {
         match words.as_slice() {
             ["mode", "json"] => {
                 self.framing = Framing::Json;
-                Answer {
-                    text: String::new(),
-                    is_error: false,
-                    exit: false,
-                }
+                Answer::ok(String::new())
             }
             ["mode", "text"] => {
                 self.framing = Framing::Text;
-                Answer {
-                    text: "Text mode: replies are followed by the prompt.\n".to_owned(),
-                    is_error: false,
-                    exit: false,
-                }
+                Answer::ok("Text mode: replies are followed by the prompt.\n".to_owned())
             }
             _ => Answer::error(format!(
                 "unknown session control \".{control}\"; accepted: .mode json, .mode text\n"
@@ -228,7 +237,7 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     }
     loop {
         let event = reader.next_event().or(idle(limits.idle_timeout)).await;
-        let answer = match event {
+        let mut answer = match event {
             Ok(Event::Line(line)) => talk.handle(&line, shared).await,
             Ok(Event::TooLong { limit }) => Answer::error(format!(
                 "error: line longer than {limit} bytes ignored; commands are short, check what \
@@ -263,7 +272,7 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
             }
             Err(_) => return,
         };
-        if send(&mut out, &talk, &answer).await.is_err() {
+        if send(&mut out, &talk, &mut answer).await.is_err() {
             return;
         }
         if answer.exit {
@@ -273,28 +282,47 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     }
 }
 
-/// Writes one answer in the session's framing, followed by the prompt in
-/// text mode.
-async fn send(out: &mut Writer, talk: &Conversation, answer: &Answer) -> io::Result<()> {
+/// Writes one answer in the session's framing — its text, then a streamed
+/// rest chunk by chunk (each produced only once the previous one has been
+/// written, so a reply of any size is never held whole) — followed by the
+/// prompt in text mode.
+async fn send(out: &mut Writer, talk: &Conversation, answer: &mut Answer) -> io::Result<()> {
+    let stream = answer.stream.take();
     match talk.framing {
         Framing::Text => {
             out.text(&neutralize_controls(&answer.text)).await?;
+            for chunk in stream.into_iter().flatten() {
+                out.text(&neutralize_controls(&chunk)).await?;
+            }
             if answer.exit {
                 return Ok(());
             }
             out.text(talk.prompt()).await
         }
         Framing::Json => {
-            // serde_json escapes every control character, so one answer is
-            // always exactly one line and needs no neutralizing.
-            let line = serde_json::json!({
-                "v": 1,
-                "ok": !answer.is_error,
-                "text": answer.text,
-                "exit": answer.exit,
-                "console": talk.console.is_some(),
-            });
-            out.text(&format!("{line}\n")).await
+            // serde_json escapes every control character, so one object is
+            // always exactly one line and needs no neutralizing. A streamed
+            // reply is several objects; all but the last have "more": true.
+            let streamed = stream.is_some();
+            let object = |text: &str, more: bool| {
+                serde_json::json!({
+                    "v": 1,
+                    "ok": !answer.is_error,
+                    "text": text,
+                    "exit": answer.exit && !more,
+                    "console": talk.console.is_some(),
+                    "more": more,
+                })
+            };
+            out.text(&format!("{}\n", object(&answer.text, streamed)))
+                .await?;
+            if let Some(stream) = stream {
+                for chunk in stream {
+                    out.text(&format!("{}\n", object(&chunk, true))).await?;
+                }
+                out.text(&format!("{}\n", object("", false))).await?;
+            }
+            Ok(())
         }
     }
 }
