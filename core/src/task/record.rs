@@ -88,6 +88,7 @@ impl TaskRecord {
         }
     }
 
+    #[inline]
     pub(crate) fn state(&self) -> TaskState {
         TaskState::from_u8(self.state.load(Ordering::Acquire))
     }
@@ -100,6 +101,7 @@ impl TaskRecord {
         self.end.get()
     }
 
+    #[inline]
     pub(crate) fn cancel_requested(&self) -> bool {
         self.cancel_requested.load(Ordering::Relaxed)
     }
@@ -329,26 +331,33 @@ static THREAD_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// monitor maps it back to the thread's name with [`thread_name`].
 #[inline]
 fn current_thread_no() -> u32 {
-    CONTEXT.with(|ctx| {
-        let no = ctx.thread_no.get();
-        if no != 0 {
-            return no;
-        }
-        let no = NEXT_THREAD_NO.fetch_add(1, Ordering::Relaxed);
-        let current = std::thread::current();
-        let name = match current.name() {
-            Some(name) => format!("{name} ({:?})", current.id()),
-            None => format!("{:?}", current.id()),
-        };
-        let mut names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        let index = no as usize - 1;
-        if names.len() <= index {
-            names.resize(index + 1, String::new());
-        }
-        names[index] = name;
-        ctx.thread_no.set(no);
-        no
-    })
+    let no = CONTEXT.with(|ctx| ctx.thread_no.get());
+    if no != 0 {
+        return no;
+    }
+    register_thread()
+}
+
+/// First use on a thread: number it and remember its name. Kept out of line
+/// so the poll path inlines to a thread-local load and a compare (measured:
+/// the combined version cost an out-of-line call on every poll).
+#[cold]
+#[inline(never)]
+fn register_thread() -> u32 {
+    let no = NEXT_THREAD_NO.fetch_add(1, Ordering::Relaxed);
+    let current = std::thread::current();
+    let name = match current.name() {
+        Some(name) => format!("{name} ({:?})", current.id()),
+        None => format!("{:?}", current.id()),
+    };
+    let mut names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let index = no as usize - 1;
+    if names.len() <= index {
+        names.resize(index + 1, String::new());
+    }
+    names[index] = name;
+    CONTEXT.with(|ctx| ctx.thread_no.set(no));
+    no
 }
 
 /// The name of a thread numbered by `current_thread_no`.
