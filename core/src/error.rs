@@ -20,6 +20,16 @@ pub enum MonitorError {
         /// How it ended.
         state: TaskState,
     },
+    /// The task cannot be cancelled from the monitor: it was registered
+    /// without the monitor's wrapper and without a way to stop it
+    /// ([`TaskOptions::cancellable`](crate::TaskOptions::cancellable)), as
+    /// tasks the tokio adapter sees through runtime hooks are.
+    #[error(
+        "task {0} was spawned outside the monitor (e.g. a plain tokio::spawn) and cannot be \
+         cancelled from the console; stop it through the code that owns its handle, or spawn \
+         it through the monitor's adapter to make it cancellable"
+    )]
+    NotCancellable(TaskId),
     /// A monitor could not start listening.
     #[error(transparent)]
     Bind(#[from] crate::transport::BindError),

@@ -54,5 +54,7 @@ pub use server::{
     CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
 };
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
-pub use task::{Cancelled, CancelledBy, Instrumented, TaskEnd, TaskState, current_task};
+pub use task::{
+    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState, current_task,
+};
 pub use transport::Transport;

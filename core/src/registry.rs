@@ -14,7 +14,8 @@ use std::{
 use rustc_hash::FxBuildHasher;
 
 use crate::{
-    CancelRequested, Instrumented, MonitorError, TaskId, TaskIntrospect, TaskSnapshot,
+    CancelRequested, ExternalTask, Instrumented, MonitorError, TaskId, TaskIntrospect,
+    TaskSnapshot,
     clock::{self, precise_now_ns},
     task::{TaskEnd, current_task, record::TaskRecord},
 };
@@ -70,8 +71,8 @@ impl fmt::Debug for TaskRegistry {
     }
 }
 
-/// Options for one tracked task: its name and whether its record outlives
-/// the history bound.
+/// Options for one tracked task: its name, whether its record outlives the
+/// history bound and whether the console may cancel it.
 ///
 /// ```
 /// use monitor_core::TaskOptions;
@@ -85,10 +86,13 @@ pub struct TaskOptions {
     persistent: bool,
     location: Option<&'static Location<'static>>,
     parent: Option<Option<TaskId>>,
+    // Stored negated so the derived `Default` means "cancellable".
+    not_cancellable: bool,
 }
 
 impl TaskOptions {
-    /// No name, not persistent, location and parent taken from the caller.
+    /// No name, not persistent, cancellable, location and parent taken from
+    /// the caller.
     pub fn new() -> Self {
         Self::default()
     }
@@ -120,6 +124,19 @@ impl TaskOptions {
     /// polled on the spawning thread.
     pub fn parent(mut self, parent: Option<TaskId>) -> Self {
         self.parent = Some(parent);
+        self
+    }
+
+    /// Whether the console's `cancel` may stop the task (default `true`).
+    ///
+    /// With `false`, [`TaskIntrospect::cancel`] answers
+    /// [`MonitorError::NotCancellable`] and leaves the task alone. Meant for
+    /// tasks [registered](TaskRegistry::register) without a way to stop them
+    /// — the tokio adapter's runtime hooks see plain `tokio::spawn` tasks but
+    /// get no handle to abort them — so that the console says so instead of
+    /// reporting a cancel that nothing carries out.
+    pub fn cancellable(mut self, cancellable: bool) -> Self {
+        self.not_cancellable = !cancellable;
         self
     }
 }
@@ -218,23 +235,62 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
-        // Not `unwrap_or_else(Location::caller)`: a function pointer does not
-        // carry `#[track_caller]`, and would record this line instead.
-        let location = match options.location {
-            Some(location) => location,
-            None => Location::caller(),
-        };
-        let parent = options.parent.unwrap_or_else(current_task);
+        let record = self.add(options, Location::caller());
+        Instrumented::new(record, Arc::clone(self), future)
+    }
+
+    /// Registers a live task that the monitor does not wrap, for runtimes
+    /// that report task events through hooks instead.
+    ///
+    /// The caller keeps the returned [`ExternalTask`] for as long as the task
+    /// lives, reports each poll with [`ExternalTask::poll_started`] and
+    /// [`ExternalTask::poll_ended`], and its end with
+    /// [`ExternalTask::finish`] (dropping it records a cancellation). Name,
+    /// persistence, spawn location (by default the caller's; hooks usually
+    /// know the real one, see [`TaskOptions::location`]) and parent (by
+    /// default the tracked task being polled on this thread) come from
+    /// `options`, as for [`instrument`](Self::instrument).
+    ///
+    /// Nothing stops such a task unless the caller provides a way, so
+    /// register it with [`TaskOptions::cancellable`]`(false)` or install a
+    /// canceller with [`ExternalTask::set_canceller`].
+    ///
+    /// ```
+    /// use monitor_core::{TaskEnd, TaskIntrospect, TaskOptions, TaskRegistry, TaskState};
+    ///
+    /// let registry = TaskRegistry::new();
+    /// let task = registry.register(TaskOptions::new().name("hooked").cancellable(false));
+    /// let id = task.id();
+    ///
+    /// let poll = task.poll_started(); // from the runtime's "before poll" hook
+    /// assert_eq!(registry.task(id).unwrap().state, TaskState::Running);
+    /// task.poll_ended(poll); // from its "after poll" hook
+    /// assert_eq!(registry.task(id).unwrap().polls, 1);
+    ///
+    /// task.finish(TaskEnd::Ended); // from its "terminated" hook
+    /// assert_eq!(registry.terminated()[0].ended, Some(TaskEnd::Ended));
+    /// ```
+    #[track_caller]
+    pub fn register(self: &Arc<Self>, options: TaskOptions) -> ExternalTask {
+        let record = self.add(options, Location::caller());
+        ExternalTask::new(record, Arc::clone(self))
+    }
+
+    /// Creates a record from `options` and makes it live. `caller` is the
+    /// location of the public `#[track_caller]` entry point, used when
+    /// `options` name none.
+    fn add(&self, options: TaskOptions, caller: &'static Location<'static>) -> Arc<TaskRecord> {
         let record = Arc::new(TaskRecord::new(
             options.name,
-            location,
-            parent,
+            options.location.unwrap_or(caller),
+            options.parent.unwrap_or_else(current_task),
             options.persistent,
             self.precise_timing,
+            !options.not_cancellable,
         ));
         self.shard(record.id)
             .insert(record.id.as_u64(), Arc::clone(&record));
-        Instrumented::new(record, Arc::clone(self), future)
+        record
     }
 
     fn shard(&self, id: TaskId) -> MutexGuard<'_, HashMap<u64, Arc<TaskRecord>, FxBuildHasher>> {
@@ -323,6 +379,9 @@ impl TaskIntrospect for TaskRegistry {
         let state = record.state();
         if state.is_terminal() {
             return Err(MonitorError::AlreadyEnded { id, state });
+        }
+        if !record.cancellable {
+            return Err(MonitorError::NotCancellable(id));
         }
         let timing = record.timing(precise_now_ns());
         record.request_cancel();

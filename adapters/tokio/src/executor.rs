@@ -75,6 +75,11 @@ impl From<Handle> for TokioExecutor {
 
 impl Executor for TokioExecutor {
     fn spawn(&self, future: BoxedFuture) {
+        // What comes here is either wrapped by `Spawner` (tracked already)
+        // or the monitor's own command future: with the `hooks` feature,
+        // neither should be registered by the spawn hook.
+        #[cfg(all(feature = "hooks", tokio_unstable))]
+        let _tracked = crate::spawn::TrackedSpawn::begin();
         // The monitor keeps its own handle on the task (through the
         // registry), so tokio's JoinHandle is not needed: dropping it
         // detaches the task.

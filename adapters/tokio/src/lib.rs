@@ -27,8 +27,9 @@
 //! A `cancel` from the monitor aborts the task the tokio way: its
 //! `JoinHandle` resolves to a `JoinError` with `is_cancelled() == true`.
 //!
-//! Only tasks spawned through this crate are tracked: tasks that libraries
-//! spawn with plain `tokio::spawn` do not appear in the monitor.
+//! By default only tasks spawned through this crate are tracked: tasks
+//! that libraries spawn with plain `tokio::spawn` do not appear in the
+//! monitor. The `hooks` feature (below) tracks those too.
 //!
 //! ## Cargo features
 //!
@@ -39,7 +40,35 @@
 //!   tokio's unstable APIs (`RUSTFLAGS="--cfg tokio_unstable"`; enabling
 //!   the feature without it is a compile error rather than a silent no-op)
 //!   and Linux on x86, x86_64, aarch64 or s390x (tokio's restriction).
+//! - `hooks`: `install_hooks(&mut builder, registry)` (or `RuntimeHooks`,
+//!   to combine with hooks of your own) makes a runtime report every
+//!   task spawned on it — plain `tokio::spawn` in libraries included —
+//!   through tokio's task hooks (`on_task_spawn`, `on_before_task_poll`,
+//!   `on_after_task_poll`, `on_task_terminate`). Such tasks are listed as
+//!   `tokio::spawn` with their real spawn location and parent, their polls
+//!   counted and timed; they end as `ended` (the hook does not say how)
+//!   and cannot be cancelled from the console (tokio gives the hooks an id,
+//!   not an `AbortHandle`). Costs two shard-lock lookups per poll of every
+//!   task on the runtime (tens of nanoseconds; see `RuntimeHooks`). Needs
+//!   `RUSTFLAGS="--cfg tokio_unstable"`, any platform; like `taskdump`,
+//!   enabling it without the cfg is a compile error.
+//!   (The items only exist with the feature, so their documentation is
+//!   only built with it.)
+//!
+//! Testing the unstable features:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg tokio_unstable" RUSTDOCFLAGS="--cfg tokio_unstable" \
+//!     CARGO_TARGET_DIR=target/unstable \
+//!     cargo test -p monitor-tokio --features hooks,taskdump
+//! ```
 #![deny(missing_docs)]
+
+#[cfg(all(feature = "hooks", not(tokio_unstable)))]
+compile_error!(
+    "monitor-tokio's `hooks` feature needs tokio's unstable runtime hooks: \
+     build with RUSTFLAGS=\"--cfg tokio_unstable\""
+);
 
 #[cfg(all(feature = "taskdump", not(tokio_unstable)))]
 compile_error!(
@@ -48,12 +77,16 @@ compile_error!(
 );
 
 mod executor;
+#[cfg(all(feature = "hooks", tokio_unstable))]
+mod hooks;
 mod introspect;
 mod monitor;
 mod spawn;
 mod stats;
 
 pub use executor::TokioExecutor;
+#[cfg(all(feature = "hooks", tokio_unstable))]
+pub use hooks::{RuntimeHooks, install_hooks};
 pub use introspect::{DEFAULT_DUMP_TIMEOUT, TokioIntrospect};
 pub use monitor::{monitor_builder, start_monitor, stats_command};
 pub use spawn::{TaskBuilder, spawn, task};

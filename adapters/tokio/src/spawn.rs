@@ -159,6 +159,10 @@ impl TaskBuilder {
         #[cfg(all(feature = "taskdump", tokio_unstable))]
         let monitor_id = task.id();
 
+        // With the `hooks` feature, keeps the spawn hook from registering
+        // this already-tracked task a second time.
+        #[cfg(all(feature = "hooks", tokio_unstable))]
+        let _tracked = TrackedSpawn::begin();
         let join = runtime.spawn(async move {
             // Lets `TokioIntrospect::stack` find this task in a task dump.
             #[cfg(all(feature = "taskdump", tokio_unstable))]
@@ -185,5 +189,48 @@ async fn abort_self<T>(slot: &OnceLock<AbortHandle>) -> T {
             handle.abort();
         }
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(all(feature = "hooks", tokio_unstable))]
+pub(crate) use tracked_spawn::{TrackedSpawn, take_tracked_spawn};
+
+/// The flag that tells `RuntimeHooks::on_task_spawn` a spawn comes from this
+/// crate. tokio runs the spawn hook synchronously, on the spawning thread,
+/// inside `spawn`, so a thread-local set around the call is seen by exactly
+/// that hook invocation.
+#[cfg(all(feature = "hooks", tokio_unstable))]
+mod tracked_spawn {
+    use std::cell::Cell;
+
+    thread_local! {
+        static TRACKED_SPAWN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Marks the spawns made while it lives as already tracked.
+    pub(crate) struct TrackedSpawn {
+        previous: bool,
+    }
+
+    impl TrackedSpawn {
+        pub(crate) fn begin() -> Self {
+            Self {
+                previous: TRACKED_SPAWN.with(|flag| flag.replace(true)),
+            }
+        }
+    }
+
+    impl Drop for TrackedSpawn {
+        fn drop(&mut self) {
+            // Also runs when `spawn` panics (no runtime), so the flag never
+            // leaks onto the thread's next, untracked, spawn.
+            TRACKED_SPAWN.with(|flag| flag.set(self.previous));
+        }
+    }
+
+    /// Whether the spawn being hooked is one of ours. Clears the flag, so a
+    /// spawn made from inside another hook during our spawn is not skipped.
+    pub(crate) fn take_tracked_spawn() -> bool {
+        TRACKED_SPAWN.with(|flag| flag.replace(false))
     }
 }

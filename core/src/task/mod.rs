@@ -1,9 +1,12 @@
-//! Task records, states and the instrumenting future wrapper.
+//! Task records, states, the instrumenting future wrapper and records kept
+//! up to date by runtime hooks.
 
+mod external;
 mod instrumented;
 pub(crate) mod record;
 mod state;
 
+pub use external::{ExternalTask, PollToken};
 pub(crate) use instrumented::panic_message;
 pub use instrumented::{Cancelled, Instrumented};
 pub use record::current_task;

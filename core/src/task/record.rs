@@ -32,6 +32,9 @@ pub(crate) struct TaskRecord {
     pub(crate) spawned_at_ns: u64,
     pub(crate) persistent: bool,
     pub(crate) precise_timing: bool,
+    /// `false` makes `cancel` answer `MonitorError::NotCancellable` instead
+    /// of setting a flag nobody would act on.
+    pub(crate) cancellable: bool,
 
     state: AtomicU8,
     cancel_requested: AtomicBool,
@@ -67,6 +70,7 @@ impl TaskRecord {
         parent: Option<TaskId>,
         persistent: bool,
         precise_timing: bool,
+        cancellable: bool,
     ) -> Self {
         Self {
             id: TaskId::next(),
@@ -76,6 +80,7 @@ impl TaskRecord {
             spawned_at_ns: coarse_now_ns(),
             persistent,
             precise_timing,
+            cancellable,
             state: AtomicU8::new(TaskState::Idle.to_u8()),
             cancel_requested: AtomicBool::new(false),
             polls: AtomicU64::new(0),
@@ -177,8 +182,30 @@ impl TaskRecord {
         now
     }
 
+    /// Ends a poll of the wrapper: `waker` is `Some` when the future
+    /// returned `Pending` (the task goes back to `Idle` and the waker is kept
+    /// for `cancel`), `None` when it is about to be retired, which sets the
+    /// terminal state itself.
     #[inline]
     pub(crate) fn poll_ended(&self, started: u64, waker: Option<&Waker>) {
+        self.add_busy_since(started);
+        if let Some(waker) = waker {
+            self.waker.store(waker, &self.cancel_requested);
+            self.set_idle();
+        }
+    }
+
+    /// Ends a poll reported by a runtime hook: no waker is known (so there
+    /// is none to keep), and whether the task will be polled again is only
+    /// learnt later, so it goes back to `Idle` until told otherwise.
+    #[inline]
+    pub(crate) fn poll_ended_without_waker(&self, started: u64) {
+        self.add_busy_since(started);
+        self.set_idle();
+    }
+
+    #[inline]
+    fn add_busy_since(&self, started: u64) {
         let now = if self.precise_timing {
             precise_now_ns()
         } else {
@@ -189,10 +216,11 @@ impl TaskRecord {
             let busy = self.busy_ns.load(Ordering::Relaxed);
             self.busy_ns.store(busy + spent, Ordering::Relaxed);
         }
-        if let Some(waker) = waker {
-            self.waker.store(waker, &self.cancel_requested);
-            self.state.store(TaskState::Idle.to_u8(), Ordering::Release);
-        }
+    }
+
+    #[inline]
+    fn set_idle(&self) {
+        self.state.store(TaskState::Idle.to_u8(), Ordering::Release);
     }
 
     /// Records how the task ended. Returns `false` if it had already ended.

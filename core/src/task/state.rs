@@ -12,8 +12,15 @@ use serde::Serialize;
 ///                        │ returns Ready      │ cancel / dropped
 ///                        ├────────▶ Completed │
 ///                        ├────────▶ Panicked  ▼
-///                        └──────────────▶ Cancelled
+///                        ├──────────────▶ Cancelled
+///                        └────────▶ Ended   (outcome unknown)
 /// ```
+///
+/// `Ended` is only reached by tasks the monitor sees through a runtime's
+/// hooks rather than through its own wrapper
+/// ([`TaskRegistry::register`](crate::TaskRegistry::register)): the runtime
+/// says the task is gone but not whether it completed, panicked or was
+/// aborted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -31,6 +38,10 @@ pub enum TaskState {
     Cancelled,
     /// The future panicked while being polled.
     Panicked,
+    /// The task is gone, but how it ended is unknown: the runtime that
+    /// reported its end (through a hook, see [`TaskEnd::Ended`]) does not
+    /// say whether it completed, panicked or was aborted.
+    Ended,
 }
 
 impl TaskState {
@@ -41,6 +52,7 @@ impl TaskState {
             TaskState::Completed => 2,
             TaskState::Cancelled => 3,
             TaskState::Panicked => 4,
+            TaskState::Ended => 5,
         }
     }
 
@@ -50,7 +62,8 @@ impl TaskState {
             1 => TaskState::Running,
             2 => TaskState::Completed,
             3 => TaskState::Cancelled,
-            _ => TaskState::Panicked,
+            4 => TaskState::Panicked,
+            _ => TaskState::Ended,
         }
     }
 
@@ -58,7 +71,7 @@ impl TaskState {
     pub const fn is_terminal(self) -> bool {
         matches!(
             self,
-            TaskState::Completed | TaskState::Cancelled | TaskState::Panicked
+            TaskState::Completed | TaskState::Cancelled | TaskState::Panicked | TaskState::Ended
         )
     }
 
@@ -70,6 +83,7 @@ impl TaskState {
             TaskState::Completed => "completed",
             TaskState::Cancelled => "cancelled",
             TaskState::Panicked => "panicked",
+            TaskState::Ended => "ended",
         }
     }
 }
@@ -112,6 +126,15 @@ pub enum TaskEnd {
         /// was neither `&str` nor `String`).
         message: String,
     },
+    /// The task ended, but how is unknown.
+    ///
+    /// For tasks registered without the monitor's wrapper
+    /// ([`TaskRegistry::register`](crate::TaskRegistry::register)) whose
+    /// runtime reports only *that* a task terminated — tokio's
+    /// `on_task_terminate` hook, for one, fires alike for completion, panic
+    /// and abort. Recording `Completed` there would make the console claim
+    /// something nobody observed.
+    Ended,
 }
 
 impl TaskEnd {
@@ -121,6 +144,7 @@ impl TaskEnd {
             TaskEnd::Completed => TaskState::Completed,
             TaskEnd::Cancelled { .. } => TaskState::Cancelled,
             TaskEnd::Panicked { .. } => TaskState::Panicked,
+            TaskEnd::Ended => TaskState::Ended,
         }
     }
 }
@@ -136,6 +160,7 @@ impl fmt::Display for TaskEnd {
                 by: CancelledBy::Dropped,
             } => f.write_str("cancelled (dropped before completion)"),
             TaskEnd::Panicked { message } => write!(f, "panicked: {message}"),
+            TaskEnd::Ended => f.write_str("ended"),
         }
     }
 }

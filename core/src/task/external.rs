@@ -1,0 +1,158 @@
+//! Records of tasks the monitor does not wrap, kept up to date by a
+//! runtime's hooks.
+
+use std::{fmt, sync::Arc};
+
+use super::{
+    CancelledBy, TaskEnd,
+    record::{TaskRecord, enter_task, leave_task},
+};
+use crate::{TaskId, registry::TaskRegistry};
+
+/// A live task tracked without the monitor's future wrapper.
+///
+/// [`Instrumented`](crate::Instrumented) only sees the futures it wraps, so
+/// tasks that libraries spawn straight on the runtime stay invisible. Some
+/// runtimes report every task's spawn, polls and end through hooks (tokio
+/// under `--cfg tokio_unstable`); an `ExternalTask`, made by
+/// [`TaskRegistry::register`], is what those hooks update instead. The
+/// console sees no difference: the task is listed, its polls counted and
+/// timed, and it moves to the terminated history when it ends.
+///
+/// The poll path costs what the wrapper's does — a few relaxed atomic stores
+/// in the task's own record and one thread-local write, no allocation, no
+/// lock — with the same single-writer assumption: report one poll at a time
+/// per task.
+///
+/// Dropping the handle without calling [`finish`](Self::finish) records
+/// the task as cancelled ([`CancelledBy::Request`] if a cancel had been
+/// requested, [`CancelledBy::Dropped`] otherwise), so a forgotten task
+/// never stays "live" in the console.
+pub struct ExternalTask {
+    record: Arc<TaskRecord>,
+    registry: Arc<TaskRegistry>,
+}
+
+/// Proof that a poll of an [`ExternalTask`] is in progress, from
+/// [`ExternalTask::poll_started`] to [`ExternalTask::poll_ended`].
+///
+/// It carries the poll's start time and the task that was current on this
+/// thread before (see [`current_task`](crate::current_task)). Dropping it —
+/// normally inside `poll_ended` — restores that previous task, so even a
+/// poll abandoned without `poll_ended` (say, the task was
+/// [finished](ExternalTask::finish) from inside it) does not leave the
+/// thread claiming to run a task that has ended.
+///
+/// Hand it back on the thread that started the poll: the token is `Send` so
+/// hook implementations can park it in a shared map between their "before
+/// poll" and "after poll" callbacks, but dropping it on another thread
+/// would set *that* thread's current task.
+#[must_use = "pass the token to ExternalTask::poll_ended when the poll returns"]
+pub struct PollToken {
+    started_ns: u64,
+    previous_task: u64,
+}
+
+impl fmt::Debug for PollToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollToken")
+            .field("started_ns", &self.started_ns)
+            .field("previous_task", &TaskId::from_u64(self.previous_task))
+            .finish()
+    }
+}
+
+impl Drop for PollToken {
+    fn drop(&mut self) {
+        leave_task(self.previous_task);
+    }
+}
+
+impl ExternalTask {
+    pub(crate) fn new(record: Arc<TaskRecord>, registry: Arc<TaskRegistry>) -> Self {
+        Self { record, registry }
+    }
+
+    /// The task's id in the monitor (not the runtime's own id).
+    pub fn id(&self) -> TaskId {
+        self.record.id
+    }
+
+    /// Reports that a poll of the task begins on this thread.
+    ///
+    /// The task shows as `Running` in the console from now on, its poll
+    /// count goes up, and until the returned token is dropped
+    /// [`current_task`](crate::current_task) on this thread is this task, so
+    /// tasks spawned during the poll record it as their parent.
+    #[inline]
+    pub fn poll_started(&self) -> PollToken {
+        let started_ns = self.record.poll_started();
+        let previous_task = enter_task(self.record.id);
+        PollToken {
+            started_ns,
+            previous_task,
+        }
+    }
+
+    /// Reports that the poll `token` stands for has returned: the task is
+    /// `Idle` again, the poll's duration is added to its busy time and this
+    /// thread's current task is restored.
+    #[inline]
+    pub fn poll_ended(&self, token: PollToken) {
+        self.record.poll_ended_without_waker(token.started_ns);
+        // Dropping the token restores the thread's previous current task.
+        drop(token);
+    }
+
+    /// Records how the task ended and moves it from the live tasks to the
+    /// terminated history.
+    ///
+    /// Pass [`TaskEnd::Ended`] when the runtime does not say how.
+    pub fn finish(self, how: TaskEnd) {
+        self.registry.retire(&self.record, how);
+        // `Drop` runs next and finds the record finished.
+    }
+
+    /// Installs the way to stop this task that the console's `cancel` uses.
+    ///
+    /// Runs at most once, on the first cancel request, on the thread that
+    /// asked (the monitor's, for the console), so it should only signal the
+    /// runtime (an abort handle, a flag), not wait. The closure is dropped
+    /// when the task ends. Useless on a task registered with
+    /// [`TaskOptions::cancellable`](crate::TaskOptions::cancellable)`(false)`,
+    /// whose cancel requests are refused before any closure would run.
+    pub fn set_canceller(&self, cancel: impl Fn() + Send + Sync + 'static) {
+        self.record.set_canceller(Box::new(cancel));
+    }
+
+    /// Whether a cancel has been requested, for runtimes that stop tasks by
+    /// checking a flag rather than through a canceller.
+    pub fn cancel_requested(&self) -> bool {
+        self.record.cancel_requested()
+    }
+}
+
+impl Drop for ExternalTask {
+    fn drop(&mut self) {
+        if self.record.ending().is_some() {
+            return;
+        }
+        let by = if self.record.cancel_requested() {
+            CancelledBy::Request
+        } else {
+            CancelledBy::Dropped
+        };
+        self.registry
+            .retire(&self.record, TaskEnd::Cancelled { by });
+    }
+}
+
+impl fmt::Debug for ExternalTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalTask")
+            .field("id", &self.record.id)
+            .field("name", &self.record.name)
+            .field("state", &self.record.state())
+            .finish_non_exhaustive()
+    }
+}
