@@ -20,7 +20,8 @@ use crate::{
 /// ```
 ///
 /// Terminated tasks also carry `ended` (`{"reason":"panicked","message":"…"}`
-/// or `{"reason":"cancelled","by":"request"}` or `{"reason":"completed"}`)
+/// or `{"reason":"cancelled","by":"request"}` or `{"reason":"completed"}`,
+/// or `{"reason":"ended"}` when runtime hooks saw the end but not how)
 /// and `ended_ago_ns`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -249,8 +250,10 @@ pub trait TaskIntrospect: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::NoSuchTask`] for an unknown id and
-    /// [`MonitorError::AlreadyEnded`] for a task that has ended.
+    /// [`MonitorError::NoSuchTask`] for an unknown id,
+    /// [`MonitorError::AlreadyEnded`] for a task that has ended and
+    /// [`MonitorError::NotCancellable`] for a task tracked through runtime
+    /// hooks that give no way to stop it.
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError>;
 
     /// A real await stack for the task, when the runtime can produce one.

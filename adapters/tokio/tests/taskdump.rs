@@ -28,11 +28,36 @@ async fn waits_for_a_reply() {
     tokio::sync::Notify::new().notified().await;
 }
 
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap()
+/// A runtime that shuts down with a deadline instead of waiting forever.
+///
+/// Dropping a tokio runtime on which a task dump ran sometimes never
+/// returns (tokio 1.54: a worker stays parked on the dump's barrier; seen in
+/// about half of the runs of these tests). The adapter's README documents
+/// the same advice for applications: `shutdown_timeout`.
+struct TestRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for TestRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("runtime present until drop")
+    }
+}
+
+impl Drop for TestRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+fn multi_thread() -> TestRuntime {
+    TestRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap(),
+    ))
 }
 
 #[test]
