@@ -497,9 +497,19 @@ fn scale_table(summary: &Summary) -> String {
     if let Some(w) = &summary.wedged {
         let _ = writeln!(
             out,
-            "\n| `ps` over {} idle tasks | runtime free | all {} workers blocked | `ps --json`, blocked |\n\
-             |---|---:|---:|---:|\n| median (ms) | {:.2} | {:.2} | {:.2} |",
-            w.idle_tasks, w.blocked_workers, w.ps_free_ms, w.ps_wedged_ms, w.ps_json_wedged_ms
+            "\n| {} idle + {} blocked tasks (ms) | runtime free | all {} workers blocked |\n\
+             |---|---:|---:|\n\
+             | `ps`, whole reply | {:.2} | {:.2} |\n\
+             | `ps --json`, whole reply | - | {:.2} |\n\
+             | `ps` through `ConsoleClient` | {:.2} | {:.2} |",
+            w.idle_tasks,
+            w.blocked_workers,
+            w.blocked_workers,
+            w.ps_free_ms,
+            w.ps_wedged_ms,
+            w.ps_json_wedged_ms,
+            w.console_client_ps_free_ms,
+            w.console_client_ps_wedged_ms,
         );
     }
     out

@@ -49,8 +49,10 @@ pub(crate) struct ScaleResult {
     pub(crate) live_bytes_per_task: f64,
 }
 
-/// `ps` timed through a [`ConsoleClient`] with the runtime free, and with
-/// every worker blocked inside a poll.
+/// `ps` over a console session with the runtime free, and with every
+/// worker blocked inside a poll. The `ps*_ms` figures are whole replies
+/// over loopback read by a streaming reader; the `console_client_*` ones
+/// are the same command through `monitor_core::client::ConsoleClient`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WedgedResult {
     pub(crate) idle_tasks: usize,
@@ -59,6 +61,8 @@ pub(crate) struct WedgedResult {
     pub(crate) ps_free_ms: f64,
     pub(crate) ps_wedged_ms: f64,
     pub(crate) ps_json_wedged_ms: f64,
+    pub(crate) console_client_ps_free_ms: f64,
+    pub(crate) console_client_ps_wedged_ms: f64,
     /// Whether `ps` showed every blocked task as `running`.
     pub(crate) blocked_tasks_shown_running: bool,
 }
@@ -148,14 +152,23 @@ fn ps_json_in_process(registry: &TaskRegistry) -> String {
 pub(crate) fn wedged(idle_tasks: usize, repetitions: usize) -> WedgedResult {
     let (runtime, registry, monitor) = populated(idle_tasks);
     let addr = monitor.tcp_addr().expect("monitor listens on TCP");
-    let mut console = ConsoleClient::connect(addr).expect("console connects");
-    let mut time = |line: &str| {
-        let start = Instant::now();
-        let reply = console.command(line).expect("command answers");
-        (ms(start.elapsed()), reply)
+    let mut client = ConsoleClient::connect(addr).expect("console connects");
+    let mut streaming = StreamingConsole::connect(addr).expect("console connects");
+    let mut rounds = |into: &mut Timings| {
+        for _ in 0..repetitions {
+            let reply = streaming.command("ps").expect("ps answers");
+            into.ps.push(ms(reply.total));
+            let reply = streaming.command("ps --json").expect("ps --json answers");
+            into.ps_json.push(ms(reply.total));
+            let start = Instant::now();
+            let text = client.command("ps").expect("ps answers");
+            into.client_ps.push(ms(start.elapsed()));
+            into.last_ps = text;
+        }
     };
 
-    let free: Vec<f64> = (0..repetitions).map(|_| time("ps").0).collect();
+    let mut free = Timings::default();
+    rounds(&mut free);
 
     // Every worker enters a tracked task's poll and blocks there until its
     // sender is dropped; the barrier tells us they all have.
@@ -172,30 +185,38 @@ pub(crate) fn wedged(idle_tasks: usize, repetitions: usize) -> WedgedResult {
         releases.push(release);
     }
     barrier.wait();
-
-    let mut wedged = Vec::new();
-    let mut shown_running = true;
-    for _ in 0..repetitions {
-        let (took, reply) = time("ps");
-        wedged.push(took);
-        let running = reply.lines().filter(|l| l.contains("running")).count();
-        // The header line says "N tasks running"; the blocked ones follow.
-        shown_running &= running > WORKERS;
-    }
-    let wedged_json: Vec<f64> = (0..repetitions).map(|_| time("ps --json").0).collect();
+    let mut wedged = Timings::default();
+    rounds(&mut wedged);
     drop(releases);
-    drop(console);
-    drop(monitor);
-    drop(runtime);
+
+    // The header line says "N tasks running"; each blocked task adds a row
+    // in state `running`.
+    let running_rows = wedged
+        .last_ps
+        .lines()
+        .skip(1)
+        .filter(|line| line.contains("running"))
+        .count();
+    drop((client, streaming, monitor, runtime));
     WedgedResult {
         idle_tasks,
         blocked_workers: WORKERS,
         repetitions,
-        ps_free_ms: median(&free),
-        ps_wedged_ms: median(&wedged),
-        ps_json_wedged_ms: median(&wedged_json),
-        blocked_tasks_shown_running: shown_running,
+        ps_free_ms: median(&free.ps),
+        ps_wedged_ms: median(&wedged.ps),
+        ps_json_wedged_ms: median(&wedged.ps_json),
+        console_client_ps_free_ms: median(&free.client_ps),
+        console_client_ps_wedged_ms: median(&wedged.client_ps),
+        blocked_tasks_shown_running: running_rows == WORKERS,
     }
+}
+
+#[derive(Debug, Default)]
+struct Timings {
+    ps: Vec<f64>,
+    ps_json: Vec<f64>,
+    client_ps: Vec<f64>,
+    last_ps: String,
 }
 
 fn ms(duration: Duration) -> f64 {
