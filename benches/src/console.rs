@@ -5,6 +5,7 @@
 use std::{
     net::{Ipv4Addr, SocketAddr},
     sync::Arc,
+    time::Duration,
 };
 
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -19,8 +20,13 @@ use crate::systems::{CONSOLE, Tokio, TokioKind, WORKERS};
 /// globally, so the bare runtime in the same process stays uninstrumented.
 /// Spawns come from the workers (the workloads' driver task runs there),
 /// which is where tokio creates the task spans the console follows.
+///
+/// Retention is 1 s instead of the default hour: the console keeps ~50 kB
+/// of histograms per task, and the benchmark ends well over a million
+/// tasks, which at the default would need more memory than the machine has.
 pub(crate) fn console_system() -> Tokio {
     let layer = console_subscriber::ConsoleLayer::builder()
+        .retention(Duration::from_secs(1))
         .server_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .spawn::<tracing_subscriber::Registry>();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

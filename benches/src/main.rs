@@ -15,6 +15,7 @@ mod alloc;
 mod chart;
 #[cfg(feature = "console")]
 mod console;
+mod instructions;
 mod scale;
 mod summary;
 mod systems;
@@ -92,6 +93,8 @@ struct Options {
     /// running under `valgrind --tool=callgrind`, where instruction counts
     /// do not vary between runs.
     once: bool,
+    /// Also count instructions per poll and spawn under callgrind.
+    instructions: bool,
 }
 
 impl Options {
@@ -122,11 +125,12 @@ fn parse_args() -> Result<Options, String> {
                 options.systems = list.split(',').map(str::to_owned).collect();
             }
             "--once" => options.once = true,
+            "--instructions" => options.instructions = true,
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
                      [--only poll,spawn,memory,scale,wedged,console] \
-                     [--system tokio/bare,tokio/tracked,...] [--once]\n\
+                     [--system tokio/bare,tokio/tracked,...] [--once] [--instructions]\n\
                      (--console-only is what the harness passes to the console build)"
                         .to_owned(),
                 );
@@ -246,9 +250,13 @@ fn main() -> ExitCode {
             runtimes.insert("tokio-unstable".to_owned(), systems);
             ConsoleStatus {
                 measured: true,
-                note: "built with --cfg tokio_unstable; ratios are to the bare tokio of that \
-                       build, measured alternately in the same process"
-                    .to_owned(),
+                note: format!(
+                    "runtime `tokio-unstable`: built with --cfg tokio_unstable, ratios are to \
+                     the bare tokio of that build, measured alternately in the same process; \
+                     retention 1 s instead of 1 h, and {CONSOLE_SPAWN_TASKS} spawned / \
+                     {CONSOLE_MEMORY_TASKS} idle tasks instead of the sizes above, because \
+                     each task costs ~50 kB there"
+                ),
             }
         }
         Err(note) => {
@@ -273,7 +281,17 @@ fn main() -> ExitCode {
         scale::wedged(1_000, if options.quick { 5 } else { 15 })
     });
 
+    let instructions = if options.instructions {
+        instructions::count(&sizes).unwrap_or_else(|err| {
+            eprintln!("instructions: {err}");
+            BTreeMap::new()
+        })
+    } else {
+        BTreeMap::new()
+    };
+
     let mut summary = Summary {
+        instructions,
         quick: options.quick,
         sizes,
         runtimes,
@@ -302,6 +320,7 @@ fn main() -> ExitCode {
     }
 
     println!("{}", summary.table());
+    println!("{}", summary.instructions_table());
     println!("{}", scale_table(&summary));
     println!("{}", summary.targets_table());
     println!(
@@ -444,12 +463,23 @@ fn run_console_binary(options: &Options) -> Result<BTreeMap<String, SystemSummar
     })
 }
 
+/// console-subscriber keeps two HDR histograms (~50 kB) per task, so the
+/// console build runs smaller spawn and memory workloads (bare tokio in that
+/// build runs the same ones): 200 000 tasks at once would need ~10 GB.
+const CONSOLE_SPAWN_TASKS: usize = 20_000;
+const CONSOLE_MEMORY_TASKS: usize = 10_000;
+
 #[cfg(feature = "console")]
 fn console_only(sizes: &Sizes) -> ExitCode {
     if !cfg!(tokio_unstable) {
         eprintln!("console-subscriber needs RUSTFLAGS=\"--cfg tokio_unstable\"");
         return ExitCode::FAILURE;
     }
+    let sizes = &Sizes {
+        spawn_tasks: CONSOLE_SPAWN_TASKS,
+        memory_tasks: CONSOLE_MEMORY_TASKS,
+        ..sizes.clone()
+    };
     let runtime = systems::tokio_runtime();
     let benches: Vec<Box<dyn Bench>> = vec![
         entry(move || Tokio::new(&runtime, TokioKind::Bare)),

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _, fs, io, path::Path};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    instructions::Instructions,
     scale::{ScaleResult, WedgedResult},
     workloads::Cost,
 };
@@ -47,6 +48,10 @@ pub(crate) struct SystemSummary {
     pub(crate) cpu_ns_per_spawn: f64,
     pub(crate) poll_cpu_ratio: f64,
     pub(crate) spawn_cpu_ratio: f64,
+    /// First and third quartiles of the per-repetition wall-clock ratios:
+    /// how far to trust the medians on a busy machine.
+    pub(crate) poll_ratio_quartiles: [f64; 2],
+    pub(crate) spawn_ratio_quartiles: [f64; 2],
 }
 
 impl SystemSummary {
@@ -66,28 +71,39 @@ impl SystemSummary {
             cpu_ns_per_spawn: median(&samples.spawn_cpu),
             poll_cpu_ratio: paired_ratio(&samples.poll_cpu, &bare.poll_cpu),
             spawn_cpu_ratio: paired_ratio(&samples.spawn_cpu, &bare.spawn_cpu),
+            poll_ratio_quartiles: quartiles(&ratios(&samples.poll, &bare.poll)),
+            spawn_ratio_quartiles: quartiles(&ratios(&samples.spawn, &bare.spawn)),
         }
     }
 }
 
 /// The median; NaN for no samples, which serializes as `null`.
 pub(crate) fn median(values: &[f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// Linear-interpolated quantile `q` (0..=1); NaN for no samples.
+fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
+    let at = q * (sorted.len() - 1) as f64;
+    let (low, high) = (at.floor() as usize, at.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
+}
+
+fn quartiles(values: &[f64]) -> [f64; 2] {
+    [quantile(values, 0.25), quantile(values, 0.75)]
+}
+
+fn ratios(values: &[f64], bare: &[f64]) -> Vec<f64> {
+    values.iter().zip(bare).map(|(v, b)| v / b).collect()
 }
 
 fn paired_ratio(values: &[f64], bare: &[f64]) -> f64 {
-    let ratios: Vec<f64> = values.iter().zip(bare).map(|(v, b)| v / b).collect();
-    median(&ratios)
+    median(&ratios(values, bare))
 }
 
 /// The sizes a run used.
@@ -128,6 +144,9 @@ pub(crate) struct Summary {
     /// to the bare tokio of that same binary.
     pub(crate) runtimes: BTreeMap<String, BTreeMap<String, SystemSummary>>,
     pub(crate) console_subscriber: ConsoleStatus,
+    /// `runtime/system` → instructions per poll and spawn (with
+    /// `--instructions`; empty otherwise).
+    pub(crate) instructions: BTreeMap<String, Instructions>,
     pub(crate) scale: Vec<ScaleResult>,
     pub(crate) wedged: Option<WedgedResult>,
     pub(crate) targets: Vec<Target>,
@@ -178,6 +197,24 @@ impl Summary {
         out
     }
 
+    pub(crate) fn instructions_table(&self) -> String {
+        if self.instructions.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "| system | instructions/poll | above bare | instructions/spawn | above bare |\n\
+             |---|---:|---:|---:|---:|\n",
+        );
+        for (system, i) in &self.instructions {
+            let _ = writeln!(
+                out,
+                "| {system} | {:.0} | {:+.0} | {:.0} | {:+.0} |",
+                i.per_poll, i.per_poll_above_bare, i.per_spawn, i.per_spawn_above_bare
+            );
+        }
+        out
+    }
+
     pub(crate) fn targets_table(&self) -> String {
         let mut out = String::from("| target | goal | measured | met |\n|---|---|---|---|\n");
         for target in &self.targets {
@@ -203,6 +240,7 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(median(&[]).is_nan());
+        assert_eq!(quartiles(&[5.0, 1.0, 3.0, 2.0, 4.0]), [2.0, 4.0]);
     }
 
     #[test]
@@ -260,6 +298,7 @@ mod tests {
                 measured: false,
                 note: "not built".to_owned(),
             },
+            instructions: BTreeMap::new(),
             scale: Vec::new(),
             wedged: None,
             targets: Vec::new(),
