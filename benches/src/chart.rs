@@ -91,6 +91,7 @@ fn bars(
             _ => String::new(),
         })
         .x_desc("× bare")
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 13))
         .draw()?;
 
@@ -119,10 +120,17 @@ fn bars(
         } else {
             "n/a".to_owned()
         };
-        let at = if v.is_finite() { v.min(max) } else { 0.0 };
+        // A clipped bar carries its label inside its end.
+        let at = if !v.is_finite() {
+            0.0
+        } else if v > max {
+            max * 0.86
+        } else {
+            v + max * 0.01
+        };
         Text::new(
             text,
-            (at + max * 0.01, SegmentValue::CenterOf(row(i))),
+            (at, SegmentValue::CenterOf(row(i))),
             ("sans-serif", 12),
         )
     }))?;

@@ -45,6 +45,9 @@ pub(crate) struct ScaleResult {
     /// reads, so this is the monitor's).
     pub(crate) peak_growth_bytes: i64,
     pub(crate) peak_growth_bytes_per_task: f64,
+    /// Heap growth still there once the reply has been read: what the
+    /// command leaves behind (0 means its memory is all transient).
+    pub(crate) retained_bytes: i64,
     /// Heap per live tracked task before the command (runtime + tracking).
     pub(crate) live_bytes_per_task: f64,
 }
@@ -108,6 +111,7 @@ pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
     let mut total = Vec::new();
     let mut in_process = Vec::new();
     let mut peak_growth = 0i64;
+    let mut retained = 0i64;
     let mut reply_bytes = 0;
     for _ in 0..repetitions {
         let counting = ALLOC.counting();
@@ -115,6 +119,9 @@ pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
         let before = ALLOC.live();
         let reply = console.command("ps --json").expect("ps --json answers");
         peak_growth = peak_growth.max((ALLOC.peak() - before) as i64);
+        // The monitor frees the reply after sending the prompt we just read.
+        std::thread::sleep(Duration::from_millis(50));
+        retained = retained.max((ALLOC.live() - before) as i64);
         drop(counting);
         first_byte.push(ms(reply.first_byte));
         total.push(ms(reply.total));
@@ -137,6 +144,7 @@ pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
         reply_bytes,
         peak_growth_bytes: peak_growth,
         peak_growth_bytes_per_task: peak_growth as f64 / tasks as f64,
+        retained_bytes: retained,
         live_bytes_per_task,
     }
 }

@@ -179,6 +179,10 @@ impl Summary {
             let mut rows: Vec<_> = systems.iter().collect();
             rows.sort_by_key(|(name, _)| (name.as_str() != crate::systems::BARE, *name));
             for (system, s) in rows {
+                if s.ns_per_poll.is_nan() && s.ns_per_spawn.is_nan() && s.bytes_per_task.is_nan() {
+                    // Left out with --only.
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "| {runtime} | {system} | {:.1} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} \
