@@ -120,10 +120,11 @@ fn bars(
         } else {
             "n/a".to_owned()
         };
-        // A clipped bar carries its label inside its end.
+        // A bar that reaches the right edge (or is clipped there) carries
+        // its label inside its end.
         let at = if !v.is_finite() {
             0.0
-        } else if v > max {
+        } else if v > max * 0.86 {
             max * 0.86
         } else {
             v + max * 0.01

@@ -11,12 +11,12 @@
 
 use std::{collections::BTreeMap, process::Command};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::summary::Sizes;
 
 /// Instructions per unit for one system.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Instructions {
     pub(crate) per_poll: f64,
     pub(crate) per_spawn: f64,

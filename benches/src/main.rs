@@ -95,6 +95,8 @@ struct Options {
     once: bool,
     /// Also count instructions per poll and spawn under callgrind.
     instructions: bool,
+    /// Only redraw the chart from a summary written earlier.
+    chart_from: Option<PathBuf>,
 }
 
 impl Options {
@@ -126,11 +128,15 @@ fn parse_args() -> Result<Options, String> {
             }
             "--once" => options.once = true,
             "--instructions" => options.instructions = true,
+            "--chart-from" => {
+                options.chart_from = Some(args.next().ok_or("--chart-from needs a path")?.into())
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
                      [--only poll,spawn,memory,scale,wedged,console] \
-                     [--system tokio/bare,tokio/tracked,...] [--once] [--instructions]\n\
+                     [--system tokio/bare,tokio/tracked,...] [--once] [--instructions] \
+                     [--chart-from SUMMARY.json]\n\
                      (--console-only is what the harness passes to the console build)"
                         .to_owned(),
                 );
@@ -173,6 +179,9 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet that could read the
         // environment concurrently.
         unsafe { std::env::set_var("ASYNC_STD_THREAD_COUNT", WORKERS.to_string()) };
+    }
+    if let Some(path) = &options.chart_from {
+        return redraw(path, &options);
     }
     let sizes = sizes(options.quick);
     if options.console_only {
@@ -308,16 +317,9 @@ fn main() -> ExitCode {
         eprintln!("could not write {}: {err}", json_path.display());
         return ExitCode::FAILURE;
     }
-    let mut charts = vec![target_dir.join("performance.svg")];
-    if options.update_docs {
-        charts.push(workspace().join("docs").join("performance.svg"));
-    }
-    for path in &charts {
-        if let Err(err) = chart::write(&summary, path) {
-            eprintln!("could not draw {}: {err}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
+    let Some(charts) = draw(&summary, &options) else {
+        return ExitCode::FAILURE;
+    };
 
     println!("{}", summary.table());
     println!("{}", summary.instructions_table());
@@ -334,6 +336,39 @@ fn main() -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
+}
+
+/// Draws the chart into target/ (and docs/ with `--update-docs`); returns
+/// the paths written, or `None` after reporting a failure.
+fn draw(summary: &Summary, options: &Options) -> Option<Vec<PathBuf>> {
+    let mut charts = vec![workspace().join("target").join("performance.svg")];
+    if options.update_docs {
+        charts.push(workspace().join("docs").join("performance.svg"));
+    }
+    for path in &charts {
+        if let Err(err) = chart::write(summary, path) {
+            eprintln!("could not draw {}: {err}", path.display());
+            return None;
+        }
+    }
+    Some(charts)
+}
+
+fn redraw(path: &Path, options: &Options) -> ExitCode {
+    let summary: Summary = match std::fs::read(path)
+        .map_err(|err| err.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|err| err.to_string()))
+    {
+        Ok(summary) => summary,
+        Err(err) => {
+            eprintln!("could not read {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match draw(&summary, options) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
 }
 
 /// One untimed round, for instruction counting.

@@ -16,7 +16,7 @@ use monitor_core::{
     Monitor, MonitorBuilder, TaskIntrospect, TaskRegistry, TaskSnapshot, client::ConsoleClient,
     dispatch::DEFAULT_PROMPT,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     ALLOC,
@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// `ps --json` over `tasks` live tasks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ScaleResult {
     pub(crate) tasks: usize,
     pub(crate) repetitions: usize,
@@ -56,7 +56,7 @@ pub(crate) struct ScaleResult {
 /// worker blocked inside a poll. The `ps*_ms` figures are whole replies
 /// over loopback read by a streaming reader; the `console_client_*` ones
 /// are the same command through `monitor_core::client::ConsoleClient`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WedgedResult {
     pub(crate) idle_tasks: usize,
     pub(crate) blocked_workers: usize,

@@ -107,7 +107,7 @@ fn paired_ratio(values: &[f64], bare: &[f64]) -> f64 {
 }
 
 /// The sizes a run used.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Sizes {
     pub(crate) poll_tasks: usize,
     pub(crate) poll_yields: usize,
@@ -119,7 +119,7 @@ pub(crate) struct Sizes {
 }
 
 /// One goal, what was measured against it, and whether it was met.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Target {
     pub(crate) what: String,
     pub(crate) goal: String,
@@ -128,14 +128,14 @@ pub(crate) struct Target {
 }
 
 /// Whether console-subscriber was measured, and if not, why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ConsoleStatus {
     pub(crate) measured: bool,
     pub(crate) note: String,
 }
 
 /// Everything `target/bench-summary.json` holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Summary {
     pub(crate) quick: bool,
     pub(crate) sizes: Sizes,
