@@ -62,6 +62,12 @@ impl ConsoleClient {
         Ok(client)
     }
 
+    /// Changes the prompt that ends a reply, for commands that switch to a
+    /// console with its own prompt (`console` → `console >>> `).
+    pub fn set_prompt(&mut self, prompt: &str) {
+        self.prompt = prompt.to_owned();
+    }
+
     /// What the server printed before the first prompt.
     pub fn intro(&self) -> &str {
         &self.intro
@@ -84,8 +90,12 @@ impl ConsoleClient {
         let deadline = Instant::now() + self.timeout;
         let prompt = self.prompt.as_bytes();
         let mut buf = [0u8; 8192];
+        // Only bytes that arrived since the last look can complete the
+        // prompt: search from just before them, not from the start, so a
+        // reply of megabytes is scanned once.
+        let mut searched = 0;
         loop {
-            if let Some(at) = find(&self.pending, prompt) {
+            if let Some(at) = find(&self.pending[searched..], prompt).map(|at| at + searched) {
                 let reply: Vec<u8> = self.pending.drain(..at + prompt.len()).collect();
                 let text = String::from_utf8_lossy(&reply[..at]).replace("\r\n", "\n");
                 return Ok(text);
@@ -104,12 +114,17 @@ impl ConsoleClient {
                 self.pending.clear();
                 return Ok(text);
             }
+            searched = self.pending.len().saturating_sub(prompt.len().saturating_sub(1));
             self.pending.extend_from_slice(&buf[..n]);
         }
     }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        // An empty prompt ends every reply at once rather than panicking.
+        return Some(0);
+    }
     haystack
         .windows(needle.len())
         .position(|window| window == needle)

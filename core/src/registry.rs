@@ -218,7 +218,12 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
-        let location = options.location.unwrap_or_else(Location::caller);
+        // Not `unwrap_or_else(Location::caller)`: a function pointer does not
+        // carry `#[track_caller]`, and would record this line instead.
+        let location = match options.location {
+            Some(location) => location,
+            None => Location::caller(),
+        };
         let parent = options.parent.unwrap_or_else(current_task);
         let record = Arc::new(TaskRecord::new(
             options.name,

@@ -57,7 +57,10 @@ struct Ctx {
 
 fn dispatcher() -> Dispatcher<Ctx> {
     let mut d = Dispatcher::new();
-    d.set_timeout(Duration::from_millis(100));
+    // Generous for commands expected to finish: a loaded 2-core CI machine
+    // symbolizing a panic backtrace can stall a thread for a while. Only
+    // `hang`, which must time out, has a short timeout of its own.
+    d.set_timeout(Duration::from_secs(3));
     d.register(
         Command::new("echo")
             .arg(Arg::string("WORDS").variadic())
@@ -76,20 +79,24 @@ fn dispatcher() -> Dispatcher<Ctx> {
         }),
     )
     .unwrap()
-    .register(Command::new("hang").run_async(|ctx: &mut Ctx, _args| {
-        let flag = DropFlag(Arc::clone(&ctx.dropped));
-        async move {
-            let _flag = flag;
-            future::pending::<()>().await;
-            Ok(String::new())
-        }
-    }))
+    .register(
+        Command::new("hang")
+            .timeout(Duration::from_millis(100))
+            .run_async(|ctx: &mut Ctx, _args| {
+                let flag = DropFlag(Arc::clone(&ctx.dropped));
+                async move {
+                    let _flag = flag;
+                    future::pending::<()>().await;
+                    Ok(String::new())
+                }
+            }),
+    )
     .unwrap()
     .register(
         Command::new("slow")
             .timeout(Duration::from_secs(5))
             .run_async(|_ctx: &mut Ctx, _args| async {
-                // Longer than the dispatcher's 100ms, shorter than its own 5s.
+                // Comfortably inside its own 5s.
                 Timer::after(Duration::from_millis(250)).await;
                 Ok("finally".to_owned())
             }),

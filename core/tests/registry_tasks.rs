@@ -295,3 +295,15 @@ fn snapshots_serialize_with_the_documented_fields() {
     assert_eq!(ended["ended"]["reason"], "completed");
     assert!(ended["ended_ago_ns"].is_u64());
 }
+
+#[test]
+fn instrument_records_the_callers_location() {
+    let registry = TaskRegistry::new();
+    let task = registry.instrument(async {}, TaskOptions::new());
+    let line = line!() - 1;
+    let location = registry.task(task.id()).unwrap().location;
+    assert!(
+        location.starts_with(&format!("{}:{line}:", file!())),
+        "{location}"
+    );
+}

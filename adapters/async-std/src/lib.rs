@@ -1,1 +1,47 @@
-//! placeholder
+//! # monitor-async-std
+//!
+//! The async-std adapter of the async runtime monitor: tracked spawning
+//! through async-std's task builder ([`spawn`], [`task`]) and the
+//! [`AsyncStdExecutor`] the monitor runs its commands on.
+//!
+//! **async-std is discontinued upstream**; its maintainers recommend
+//! [smol](https://docs.rs/smol), whose adapter is `monitor-smol`. This
+//! crate keeps existing async-std applications observable while they
+//! migrate.
+//!
+//! Replace `async_std::task::spawn` with
+//! [`monitor_async_std::spawn`](spawn), or name tasks with [`task`]:
+//!
+//! ```
+//! use monitor_core::{TaskIntrospect, TaskRegistry};
+//!
+//! async_std::task::block_on(async {
+//!     let worker = monitor_async_std::task()
+//!         .name("worker")
+//!         .spawn(async { "done" })
+//!         .unwrap();
+//!     assert_eq!(worker.await.unwrap(), "done");
+//! });
+//! let ended = TaskRegistry::global().terminated();
+//! assert_eq!(ended[0].name.as_deref(), Some("worker"));
+//! ```
+//!
+//! ## How the handle differs from async-std's
+//!
+//! async-std's `JoinHandle<T>` resolves to `T` and has no way to say that a
+//! task was stopped from outside. A `cancel` from the monitor must reach the
+//! awaiting code without hanging it, so this crate's [`JoinHandle<T>`]
+//! resolves to `Result<T, JoinError>`: `Err(JoinError::Cancelled)` after a
+//! monitor cancel, `Err(JoinError::Panicked)` when the task panicked (async-std
+//! would resume the panic in the awaiting task instead). Dropping it detaches
+//! the task, as with async-std.
+#![deny(missing_docs)]
+
+mod executor;
+mod monitor;
+mod spawn;
+
+pub use executor::AsyncStdExecutor;
+pub use monitor::{monitor_builder, start_monitor};
+pub use monitor_core::JoinError;
+pub use spawn::{JoinHandle, TaskBuilder, spawn, task};

@@ -1,1 +1,44 @@
-//! placeholder
+//! # monitor-smol
+//!
+//! The smol adapter of the async runtime monitor: tracked spawning on
+//! smol's global executor ([`spawn`], [`task`]) or on an
+//! [`async_executor::Executor`] ([`MonitoredExecutor`]), returning a
+//! [`Task`] with smol's semantics, and the [`SmolExecutor`] the monitor runs
+//! its commands on.
+//!
+//! Replace `smol::spawn` with [`monitor_smol::spawn`](spawn), or name tasks
+//! with [`task`]:
+//!
+//! ```
+//! use monitor_core::{TaskIntrospect, TaskRegistry};
+//!
+//! smol::block_on(async {
+//!     let worker = monitor_smol::task().name("worker").spawn(async {
+//!         smol::future::yield_now().await;
+//!         "done"
+//!     });
+//!     assert_eq!(worker.await, "done");
+//! });
+//! let ended = TaskRegistry::global().terminated();
+//! assert_eq!(ended[0].name.as_deref(), Some("worker"));
+//! ```
+//!
+//! As with smol, dropping a [`Task`] cancels it and
+//! [`detach`](Task::detach) lets it run. A `cancel` from the monitor drops
+//! the task's future; awaiting its [`Task`] then panics like awaiting a smol
+//! task its executor dropped, while [`Task::fallible`] reports it as
+//! `Err(Cancelled)` (see [`Task`]).
+//!
+//! smol is also the recommended successor of async-std, which is no longer
+//! maintained upstream.
+#![deny(missing_docs)]
+
+mod executor;
+mod monitor;
+mod spawn;
+mod task;
+
+pub use executor::{MonitoredExecutor, SmolExecutor};
+pub use monitor::{monitor_builder, monitor_builder_for, start_monitor};
+pub use spawn::{TaskBuilder, spawn, task};
+pub use task::{FallibleTask, Task};

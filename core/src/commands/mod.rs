@@ -23,6 +23,8 @@ use crate::{
 pub struct MonitorContext {
     introspect: Arc<dyn TaskIntrospect>,
     peer: String,
+    console_available: bool,
+    console_requested: bool,
 }
 
 impl std::fmt::Debug for MonitorContext {
@@ -34,8 +36,29 @@ impl std::fmt::Debug for MonitorContext {
 }
 
 impl MonitorContext {
-    pub(crate) fn new(introspect: Arc<dyn TaskIntrospect>, peer: String) -> Self {
-        Self { introspect, peer }
+    pub(crate) fn new(
+        introspect: Arc<dyn TaskIntrospect>,
+        peer: String,
+        console_available: bool,
+    ) -> Self {
+        Self {
+            introspect,
+            peer,
+            console_available,
+            console_requested: false,
+        }
+    }
+
+    /// Asks the session to enter the console after this command; `false`
+    /// when the application exposed no namespace.
+    pub fn request_console(&mut self) -> bool {
+        self.console_requested = self.console_available;
+        self.console_available
+    }
+
+    /// Takes a pending console request (used by the session loop).
+    pub(crate) fn take_console_request(&mut self) -> bool {
+        std::mem::take(&mut self.console_requested)
     }
 
     /// The application's tasks.
@@ -63,6 +86,7 @@ pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
         cancel(),
         stacktrace(),
         signal::command(),
+        console(),
         exit(),
     ]
 }
@@ -116,6 +140,7 @@ fn ps() -> Command<MonitorContext> {
             Arg::int("limit")
                 .long("limit")
                 .short('n')
+                .value_name("N")
                 .help("show at most N tasks (0 = all; default all)"),
         )
         .arg(json_flag())
@@ -169,11 +194,14 @@ fn ps() -> Command<MonitorContext> {
 
 fn sort_tasks(tasks: &mut [TaskSnapshot], args: &Args) {
     match args.get::<String>("sort").as_deref() {
-        Some("age") => tasks.sort_by_key(|t| std::cmp::Reverse(t.age_ns)),
-        Some("busy") => tasks.sort_by_key(|t| std::cmp::Reverse(t.busy_ns)),
-        Some("polls") => tasks.sort_by_key(|t| std::cmp::Reverse(t.polls)),
-        Some("poll") => tasks.sort_by_key(|t| std::cmp::Reverse(t.poll_ns.unwrap_or(0))),
-        _ => tasks.sort_by_key(|t| t.id),
+        Some("age") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.age_ns), t.id)),
+        Some("busy") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.busy_ns), t.id)),
+        Some("polls") => tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.polls), t.id)),
+        Some("poll") => {
+            tasks.sort_unstable_by_key(|t| (std::cmp::Reverse(t.poll_ns.unwrap_or(0)), t.id))
+        }
+        // Ids are unique, so an unstable sort gives the same order.
+        _ => tasks.sort_unstable_by_key(|t| t.id),
     }
 }
 
@@ -365,6 +393,24 @@ fn stacktrace() -> Command<MonitorContext> {
                 ));
             }
             Ok(())
+        })
+}
+
+fn console() -> Command<MonitorContext> {
+    Command::new("console")
+        .about(
+            "Enter the console: the values, tunables and actions the application exposed \
+             (ls, get NAME, set NAME VALUE, call NAME ARGS...). exit returns here.",
+        )
+        .run(|ctx: &mut MonitorContext, _: &Args, _| {
+            if ctx.request_console() {
+                Ok(())
+            } else {
+                Err(CommandError::new(
+                    "this application exposes no console namespace (it is set with \
+                     MonitorBuilder::namespace)",
+                ))
+            }
         })
 }
 

@@ -27,6 +27,16 @@ pub(super) fn short_location(location: &str) -> String {
     }
 }
 
+/// Busy time for a table. The default clock ticks every millisecond, so
+/// below that the honest answer is "under a millisecond", not `0ns`.
+fn busy(ns: u64) -> String {
+    if ns < 1_000_000 {
+        "<1ms".to_owned()
+    } else {
+        duration_ns(ns)
+    }
+}
+
 pub(super) fn live_table(tasks: &[TaskSnapshot]) -> String {
     let mut table = table(&[
         "Task ID", "State", "Name", "Location", "Age", "Polls", "Busy", "In poll",
@@ -44,7 +54,7 @@ pub(super) fn live_table(tasks: &[TaskSnapshot]) -> String {
             Cell::new(short_location(&task.location)),
             Cell::new(duration_ns(task.age_ns)).set_alignment(CellAlignment::Right),
             Cell::new(task.polls).set_alignment(CellAlignment::Right),
-            Cell::new(duration_ns(task.busy_ns)).set_alignment(CellAlignment::Right),
+            Cell::new(busy(task.busy_ns)).set_alignment(CellAlignment::Right),
             Cell::new(in_poll),
         ]);
     }

@@ -33,8 +33,8 @@ const SIGNALS: &[Known] = known! {
     "PIPE" => SIGPIPE, false;
     "STOP" => SIGSTOP, false;
     "TSTP" => SIGTSTP, false;
-    "USR1" => SIGUSR1, true;
-    "USR2" => SIGUSR2, true;
+    "USR1" => SIGUSR1, false;
+    "USR2" => SIGUSR2, false;
     "CHLD" => SIGCHLD, true;
     "CONT" => SIGCONT, true;
     "WINCH" => SIGWINCH, true;
@@ -61,8 +61,9 @@ pub(super) fn command() -> Command<MonitorContext> {
     Command::new("signal")
         .about(
             "Send a signal to this process, e.g. signal USR1.\n\n\
-             Signals that end, stop or crash the process by default (TERM, KILL, INT, QUIT, HUP, \
-             ABRT, ALRM, PIPE, STOP, TSTP) are only sent with --confirm. Names may be given with \
+             Signals that end, stop or crash the process unless it handles them (TERM, KILL, INT, \
+             QUIT, HUP, ABRT, ALRM, PIPE, STOP, TSTP, USR1, USR2) are only sent with --confirm; \
+             CHLD, CONT, WINCH and URG are sent directly. Names may be given with \
              or without SIG, in any case.",
         )
         .arg(Arg::string("SIGNAME").help("the signal's name, e.g. USR1 or SIGTERM"))

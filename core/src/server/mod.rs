@@ -9,12 +9,21 @@
 //! registry. Dropping the returned [`Monitor`] (or calling
 //! [`Monitor::close`]) stops the loop, closes every session, joins the
 //! thread and releases the port.
+//!
+//! The door is shut by default: loopback only, a non-loopback address only
+//! with [`MonitorBuilder::allow_remote`] *and* an
+//! [`auth_token`](MonitorBuilder::auth_token), bounded sessions, lines,
+//! idle time and stalled writes, and every panic a client, command, hook
+//! or transport can cause contained to where it happened. See
+//! `docs/SECURITY.md` for the threat model and the tests behind each claim.
 
+mod auth;
 mod session;
 
 use std::{
     fmt,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -30,6 +39,7 @@ use futures_lite::FutureExt as _;
 use crate::{
     Executor, MonitorError, TaskIntrospect, TaskRegistry,
     commands::{self, MonitorContext},
+    console::{ConsoleContext, Namespace},
     dispatch::{Command, Dispatcher, Hooks},
     transport::{Connection, TcpTransport, Transport},
 };
@@ -54,6 +64,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a write to a client may stall by default before the client is
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a session waits after its first failed authentication attempt
+/// by default; the wait doubles after each further failure.
+pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
 
 /// Installs user hooks into the dispatcher once it is built.
 type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
@@ -79,6 +92,11 @@ pub struct MonitorBuilder {
     allow_remote: bool,
     unix_path: Option<PathBuf>,
     transports: Vec<Arc<dyn Transport>>,
+    namespace: Option<Namespace>,
+    console_enabled: bool,
+    console_port: Option<u16>,
+    console_unix_path: Option<PathBuf>,
+    console_transports: Vec<Arc<dyn Transport>>,
     prompt: Option<String>,
     intro: Option<String>,
     help_template: Option<String>,
@@ -87,6 +105,8 @@ pub struct MonitorBuilder {
     hooks: Option<InstallHooks>,
     command_timeout: Option<Duration>,
     limits: Limits,
+    auth_token: Option<String>,
+    auth_delay: Duration,
 }
 
 /// Per-session limits, shared by the server's sessions.
@@ -107,6 +127,8 @@ impl fmt::Debug for MonitorBuilder {
             .field("unix_path", &self.unix_path)
             .field("commands", &self.commands.len())
             .field("limits", &self.limits)
+            // Whether there is a token, never the token.
+            .field("auth", &self.auth_token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +152,11 @@ impl MonitorBuilder {
             allow_remote: false,
             unix_path: None,
             transports: Vec::new(),
+            namespace: None,
+            console_enabled: true,
+            console_port: None,
+            console_unix_path: None,
+            console_transports: Vec::new(),
             prompt: None,
             intro: None,
             help_template: None,
@@ -143,6 +170,8 @@ impl MonitorBuilder {
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
             },
+            auth_token: None,
+            auth_delay: DEFAULT_AUTH_DELAY,
         }
     }
 
@@ -155,7 +184,8 @@ impl MonitorBuilder {
 
     /// The address to listen on (default `127.0.0.1`). A non-loopback
     /// address is refused unless [`allow_remote`](Self::allow_remote) is
-    /// set: the console can cancel tasks and send signals.
+    /// set and an [`auth_token`](Self::auth_token) is given: the console
+    /// can cancel tasks and send signals.
     pub fn host(mut self, host: IpAddr) -> Self {
         self.host = host;
         self
@@ -168,8 +198,11 @@ impl MonitorBuilder {
         self
     }
 
-    /// Permits listening on a non-loopback address. Anyone who can reach
-    /// the port can then cancel tasks and signal the process.
+    /// Permits listening on a non-loopback address, together with an
+    /// [`auth_token`](Self::auth_token), which is then required. Anyone who
+    /// can reach the port and knows the token can cancel tasks and signal
+    /// the process; the console is plain text, so the token crosses the
+    /// network in the clear: use a network you trust, or a tunnel.
     pub fn allow_remote(mut self, allow: bool) -> Self {
         self.allow_remote = allow;
         self
@@ -194,6 +227,43 @@ impl MonitorBuilder {
     /// in-memory one in tests).
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transports.push(Arc::new(transport));
+        self
+    }
+
+    /// Exposes values, tunables and actions to the console (aiomonitor's
+    /// `locals`): the `console` command enters it, and it is also served on
+    /// its own port (see [`console_port`](Self::console_port)).
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    /// Serves the console on its own TCP port, next to the monitor's
+    /// (default on; it only listens when a [`namespace`](Self::namespace)
+    /// is set and TCP is on). The `console` command works either way.
+    pub fn console_enabled(mut self, enabled: bool) -> Self {
+        self.console_enabled = enabled;
+        self
+    }
+
+    /// The console's TCP port (default 50102, or any free port when the
+    /// monitor's port is 0; see [`Monitor::console_addr`]).
+    pub fn console_port(mut self, port: u16) -> Self {
+        self.console_port = Some(port);
+        self
+    }
+
+    /// Also serves the console on a Unix domain socket at `path` (mode
+    /// 0600).
+    pub fn console_unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_unix_path = Some(path.into());
+        self
+    }
+
+    /// Also serves the console over a custom [`Transport`] (for example an
+    /// in-memory one in tests).
+    pub fn console_transport(mut self, transport: impl Transport) -> Self {
+        self.console_transports.push(Arc::new(transport));
         self
     }
 
@@ -245,6 +315,35 @@ impl MonitorBuilder {
         self
     }
 
+    /// Requires every session, on every transport, to authenticate with
+    /// `auth TOKEN` before anything else.
+    ///
+    /// Until then the client is told only `Authentication required: send
+    /// "auth TOKEN"`: no intro, no prompt, no task count. The token is
+    /// compared in constant time; each failed attempt is logged to stderr
+    /// with the peer's address and answered only after a delay (see
+    /// [`auth_delay`](Self::auth_delay)); the third failure, or 30 seconds
+    /// without success, ends the session.
+    ///
+    /// Required, with [`allow_remote`](Self::allow_remote), to listen on a
+    /// non-loopback address; optional otherwise. [`start`](Self::start)
+    /// refuses a token shorter than 16 bytes, or one with whitespace,
+    /// control characters, quotes or backslashes (the line may be
+    /// shell-quoted, `auth 'TOKEN'`, like any console line): use a random
+    /// one, such as the output of `openssl rand -hex 16`.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// How long a session waits after its first failed authentication
+    /// attempt before it answers (default 1 s); the wait doubles after each
+    /// further failure. It makes guessing slow; it must be longer than zero.
+    pub fn auth_delay(mut self, delay: Duration) -> Self {
+        self.auth_delay = delay;
+        self
+    }
+
     /// Sessions served at once (default 16).
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.limits.max_sessions = max;
@@ -293,34 +392,66 @@ impl MonitorBuilder {
     /// setting is invalid, or when the thread cannot be spawned.
     pub fn start(mut self) -> Result<Monitor, MonitorError> {
         self.validate()?;
+        let console = match self.namespace.take() {
+            Some(namespace) => {
+                let namespace = Arc::new(namespace);
+                let dispatcher = crate::console::dispatcher(
+                    Arc::clone(&namespace),
+                    self.executor.clone(),
+                    self.command_timeout,
+                )
+                .map_err(|err| MonitorError::Config(format!("console namespace: {err}")))?;
+                Some(ConsoleService {
+                    dispatcher: Arc::new(dispatcher),
+                    namespace,
+                })
+            }
+            None => None,
+        };
         let dispatcher = Arc::new(self.build_dispatcher()?);
 
-        let mut transports = self.transports;
+        let mut transports: Vec<(Arc<dyn Transport>, Service)> = self
+            .transports
+            .drain(..)
+            .map(|transport| (transport, Service::Monitor))
+            .collect();
         let mut tcp_addr = None;
         if self.tcp {
             let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
             tcp_addr = Some(tcp.local_addr());
-            transports.push(Arc::new(tcp));
+            transports.push((Arc::new(tcp), Service::Monitor));
         }
-        #[cfg(unix)]
-        let unix_path = match &self.unix_path {
-            Some(path) => {
-                let unix = crate::transport::UnixTransport::bind(path)?;
-                let bound = unix.path().to_path_buf();
-                transports.push(Arc::new(unix));
-                Some(bound)
+        let unix_path = bind_unix(self.unix_path.as_deref(), Service::Monitor, &mut transports)?;
+
+        let mut console_addr = None;
+        let mut console_unix_path = None;
+        if console.is_some() {
+            transports.extend(
+                self.console_transports
+                    .drain(..)
+                    .map(|transport| (transport, Service::Console)),
+            );
+            if self.tcp && self.console_enabled {
+                // Port 0 for the monitor means "don't collide with anything":
+                // the console follows suit unless told otherwise.
+                let default_port = if self.port == 0 { 0 } else { CONSOLE_PORT };
+                let port = self.console_port.unwrap_or(default_port);
+                let tcp = TcpTransport::bind(SocketAddr::new(self.host, port))?;
+                console_addr = Some(tcp.local_addr());
+                transports.push((Arc::new(tcp), Service::Console));
             }
-            None => None,
-        };
-        #[cfg(not(unix))]
-        let unix_path: Option<PathBuf> = match &self.unix_path {
-            Some(_) => {
-                return Err(MonitorError::Config(
-                    "Unix domain sockets are not available on this platform".into(),
-                ));
-            }
-            None => None,
-        };
+            console_unix_path = bind_unix(
+                self.console_unix_path.as_deref(),
+                Service::Console,
+                &mut transports,
+            )?;
+        } else if !self.console_transports.is_empty() || self.console_unix_path.is_some() {
+            return Err(MonitorError::Config(
+                "a console transport or socket was given but no namespace: add \
+                 .namespace(Namespace::new()…) to serve a console"
+                    .into(),
+            ));
+        }
         if transports.is_empty() {
             return Err(MonitorError::Config(
                 "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
@@ -330,8 +461,13 @@ impl MonitorBuilder {
         let shared = Arc::new(Shared {
             introspect: self.introspect,
             dispatcher,
+            console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
+            auth: self.auth_token.map(|token| auth::Auth {
+                token,
+                delay: self.auth_delay,
+            }),
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -341,21 +477,43 @@ impl MonitorBuilder {
         Ok(Monitor {
             tcp_addr,
             unix_path,
+            console_addr,
+            console_unix_path,
             stop: Some(stop),
             thread: Some(thread),
         })
     }
 
     fn validate(&self) -> Result<(), MonitorError> {
-        if self.tcp && !self.host.is_loopback() && !self.allow_remote {
-            return Err(MonitorError::Config(format!(
-                "refusing to listen on non-loopback address {}: the console can cancel tasks and \
-                 signal the process; use 127.0.0.1 (the default), or call .allow_remote(true) \
-                 if the network is trusted",
-                self.host
-            )));
+        // `is_loopback` is false for IPv4-mapped addresses such as
+        // ::ffff:127.0.0.1, which then need a token too: erring on the side
+        // of asking is the safe way round.
+        if self.tcp && !self.host.is_loopback() {
+            if !self.allow_remote {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {}: the console can cancel \
+                     tasks and signal the process; use 127.0.0.1 (the default), or call \
+                     .allow_remote(true) and .auth_token(TOKEN) if the network is trusted",
+                    self.host
+                )));
+            }
+            if self.auth_token.is_none() {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {} without an auth token: \
+                     call .auth_token(TOKEN) as well as .allow_remote(true)",
+                    self.host
+                )));
+            }
         }
         let limits = &self.limits;
+        if let Some(token) = &self.auth_token {
+            auth::check_token(token, limits.max_line).map_err(MonitorError::Config)?;
+        }
+        if self.auth_delay.is_zero() {
+            return Err(MonitorError::Config(
+                "auth_delay must be longer than zero".into(),
+            ));
+        }
         if limits.max_sessions == 0 {
             return Err(MonitorError::Config(
                 "max_sessions must be at least 1".into(),
@@ -436,8 +594,52 @@ pub fn start_monitor(
 pub(crate) struct Shared {
     pub(crate) introspect: Arc<dyn TaskIntrospect>,
     pub(crate) dispatcher: Arc<Dispatcher<MonitorContext>>,
+    /// The console, when the application exposed a namespace.
+    pub(crate) console: Option<ConsoleService>,
     pub(crate) limits: Limits,
     pub(crate) sessions: AtomicUsize,
+    /// The token sessions must present first, if any.
+    pub(crate) auth: Option<auth::Auth>,
+}
+
+/// The console's dispatcher and the namespace its sessions read.
+pub(crate) struct ConsoleService {
+    pub(crate) dispatcher: Arc<Dispatcher<ConsoleContext>>,
+    pub(crate) namespace: Arc<Namespace>,
+}
+
+/// Which console a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// The monitor's commands (`ps`, `where`, …).
+    Monitor,
+    /// The namespace console (`ls`, `get`, `set`, `call`).
+    Console,
+}
+
+/// Binds a Unix socket for `service` when a path is given.
+fn bind_unix(
+    path: Option<&Path>,
+    service: Service,
+    transports: &mut Vec<(Arc<dyn Transport>, Service)>,
+) -> Result<Option<PathBuf>, MonitorError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    #[cfg(unix)]
+    {
+        let unix = crate::transport::UnixTransport::bind(path)?;
+        let bound = unix.path().to_path_buf();
+        transports.push((Arc::new(unix), service));
+        Ok(Some(bound))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, service, transports);
+        Err(MonitorError::Config(
+            "Unix domain sockets are not available on this platform".into(),
+        ))
+    }
 }
 
 /// A running monitor. Dropping it stops the server.
@@ -447,6 +649,8 @@ pub(crate) struct Shared {
 pub struct Monitor {
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    console_addr: Option<SocketAddr>,
+    console_unix_path: Option<PathBuf>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -456,6 +660,8 @@ impl fmt::Debug for Monitor {
         f.debug_struct("Monitor")
             .field("tcp_addr", &self.tcp_addr)
             .field("unix_path", &self.unix_path)
+            .field("console_addr", &self.console_addr)
+            .field("console_unix_path", &self.console_unix_path)
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -471,6 +677,16 @@ impl Monitor {
     /// The Unix socket path, when one was configured.
     pub fn unix_path(&self) -> Option<&Path> {
         self.unix_path.as_deref()
+    }
+
+    /// The console's TCP address, when it is served on its own port.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
+    /// The console's Unix socket path, when one was configured.
+    pub fn console_unix_path(&self) -> Option<&Path> {
+        self.console_unix_path.as_deref()
     }
 
     /// `true` once [`close`](Monitor::close) has run.
@@ -498,65 +714,143 @@ impl Drop for Monitor {
 }
 
 /// The monitor thread's body.
+///
+/// Everything a client or a custom command can make panic is caught
+/// closer to it (a session, an accept loop); this outer net only logs a
+/// panic that escaped, so an operator learns why the console went away.
+/// The thread then ends, its loop and sessions are dropped, and the
+/// application carries on: nothing of it runs on this thread.
 fn serve(
     shared: Arc<Shared>,
-    transports: Vec<Arc<dyn Transport>>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
+    stopped: async_channel::Receiver<()>,
+) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        serve_sessions(shared, transports, stopped);
+    }));
+    if let Err(payload) = outcome {
+        eprintln!(
+            "monitor: the monitor thread stopped after a panic: {}; the console is closed, the \
+             application is unaffected",
+            crate::task::panic_message(&*payload)
+        );
+    }
+}
+
+fn serve_sessions(
+    shared: Arc<Shared>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
-    let (connections, accepted) = async_channel::bounded::<Connection>(1);
-    for transport in transports {
+    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    for (transport, service) in transports {
+        let who = format!("the listener on {}", describe(&*transport));
+        let accepting = accept_loop(transport, service, connections.clone());
         executor
-            .spawn(accept_loop(transport, connections.clone()))
+            .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
     }
     drop(connections);
     async_io::block_on(executor.run(async {
         loop {
-            let next = async { accepted.recv().await.ok() }
+            let next = async { Some(accepted.recv().await.ok()) }
                 .or(async {
                     // Resolves when `Monitor::close` drops the sender.
                     let _ = stopped.recv().await;
                     None
                 })
                 .await;
-            let Some(connection) = next else { break };
+            let (connection, service) = match next {
+                Some(Some(accepted)) => accepted,
+                // Every transport is done (a memory transport whose
+                // connectors are gone, one that failed for good): no new
+                // sessions, but the open ones go on until `close`.
+                Some(None) => {
+                    let _ = stopped.recv().await;
+                    break;
+                }
+                None => break,
+            };
             let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
             let slot = SessionSlot(Arc::clone(&shared));
+            let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
-                executor.spawn(session::refuse(connection, slot)).detach();
+                executor
+                    .spawn(session::refuse(connection, slot, stop))
+                    .detach();
             } else {
-                executor.spawn(session::run(connection, slot)).detach();
+                executor
+                    .spawn(session::run(connection, service, slot, stop))
+                    .detach();
             }
         }
+        // Every task races the stop signal, so each ends at its next poll,
+        // dropping its connection or listener inside its own panic guard.
+        // The grace period only bounds `close` should one not.
+        let drained = async {
+            while !executor.is_empty() {
+                async_io::Timer::after(Duration::from_millis(1)).await;
+            }
+        };
+        drained
+            .or(async {
+                async_io::Timer::after(SHUTDOWN_GRACE).await;
+            })
+            .await;
     }));
-    // Dropping the executor drops every session task, which closes their
-    // connections, and every accept loop, which releases the listeners.
+    // Normally empty by now; whatever is left is dropped with it, which
+    // closes the connections and releases the listeners.
     drop(executor);
 }
 
+/// How long [`Monitor::close`] waits for sessions to wind down before it
+/// drops whatever is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 async fn accept_loop(
     transport: Arc<dyn Transport>,
-    connections: async_channel::Sender<Connection>,
+    service: Service,
+    connections: async_channel::Sender<(Connection, Service)>,
 ) {
     loop {
-        match transport.accept().await {
-            Ok(connection) => {
-                if connections.send(connection).await.is_err() {
+        // A custom transport is foreign code running on the monitor's
+        // thread: its panic must not take the other transports, or the
+        // open sessions, with it.
+        let accepted = AssertUnwindSafe(async { transport.accept().await })
+            .catch_unwind()
+            .await;
+        match accepted {
+            Ok(Ok(connection)) => {
+                if connections.send((connection, service)).await.is_err() {
                     return;
                 }
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotConnected => return,
-            Err(err) => {
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotConnected => return,
+            Ok(Err(err)) => {
                 // Typically EMFILE: back off instead of spinning.
-                eprintln!(
-                    "monitor: accept on {} failed: {err}",
-                    transport.local_addr()
-                );
+                eprintln!("monitor: accept on {} failed: {err}", describe(&*transport));
                 async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+            Err(payload) => {
+                // A transport that panicked once is in an unknown state;
+                // calling it again could panic in a loop.
+                eprintln!(
+                    "monitor: the transport {} panicked in accept: {}; it accepts no more \
+                     connections",
+                    describe(&*transport),
+                    crate::task::panic_message(&*payload)
+                );
+                return;
             }
         }
     }
+}
+
+/// A transport's address for a log line, even if asking for it panics.
+fn describe(transport: &dyn Transport) -> String {
+    std::panic::catch_unwind(AssertUnwindSafe(|| transport.local_addr()))
+        .unwrap_or_else(|_| "(a custom transport)".to_owned())
 }
 
 /// Holds one of the `max_sessions` places; gives it back when dropped.
@@ -565,5 +859,38 @@ pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The monitor thread cannot be made to die through the public API
+    /// (every panic a client, a command, a hook or a transport can cause is
+    /// caught closer to it), so this builds a `Monitor` around a thread
+    /// that has died, to check what `close` and `Drop` then do.
+    #[test]
+    fn close_returns_when_the_monitor_thread_has_died() {
+        let (stop, _stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(|| panic!("the monitor thread died"))
+            .unwrap();
+        let mut monitor = Monitor {
+            tcp_addr: None,
+            unix_path: None,
+            console_addr: None,
+            console_unix_path: None,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        monitor.close();
+        assert!(monitor.is_closed());
+        monitor.close();
+        drop(monitor);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

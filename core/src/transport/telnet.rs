@@ -470,8 +470,13 @@ pub fn encode_output(text: &str) -> Vec<u8> {
 /// needs no such care.
 pub fn encode_output_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
-    for (i, &byte) in bytes.iter().enumerate() {
-        match byte {
+    let mut rest = 0;
+    // Copy the runs between special bytes in bulk: a `ps --json` over
+    // 100 000 tasks is tens of megabytes with one special byte per line.
+    while let Some(found) = memchr::memchr3(LF, CR, IAC, &bytes[rest..]) {
+        let i = rest + found;
+        out.extend_from_slice(&bytes[rest..i]);
+        match bytes[i] {
             LF => {
                 if i == 0 || bytes[i - 1] != CR {
                     out.push(CR);
@@ -484,9 +489,10 @@ pub fn encode_output_bytes(bytes: &[u8]) -> Vec<u8> {
                     out.push(NUL);
                 }
             }
-            IAC => out.extend_from_slice(&[IAC, IAC]),
-            _ => out.push(byte),
+            _ => out.extend_from_slice(&[IAC, IAC]),
         }
+        rest = i + 1;
     }
+    out.extend_from_slice(&bytes[rest..]);
     out
 }

@@ -107,6 +107,11 @@ impl<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Client<S> {
         (client, intro)
     }
 
+    /// Gives the stream back, with anything read past the last prompt lost.
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+
     /// Sends raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         use futures_lite::AsyncWriteExt;

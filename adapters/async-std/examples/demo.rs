@@ -1,0 +1,110 @@
+//! A small but real async-std application with the monitor attached.
+//!
+//! ```text
+//! cargo run -p monitor-async-std --example demo            # then: nc 127.0.0.1 50101
+//! cargo run -p monitor-async-std --example demo -- --tour  # a scripted first look, then exit
+//! ```
+
+use std::time::Duration;
+
+use async_std::{
+    io::{ReadExt, WriteExt},
+    net::TcpListener,
+    task::sleep,
+};
+use demo_support::{AppState, Options};
+
+fn main() {
+    let options = Options::from_args();
+    let state = AppState::new();
+    let echo = async_std::task::block_on(start_app(&state));
+
+    let spawn_short = |n: u64| {
+        for i in 0..n {
+            // Dropping the handle detaches the task.
+            let _ = monitor_async_std::task()
+                .name(format!("short-{i}"))
+                .spawn(sleep(Duration::from_millis(10)));
+        }
+    };
+    let monitor = monitor_async_std::monitor_builder()
+        .port(options.port)
+        .namespace(state.namespace(spawn_short))
+        .start()
+        .unwrap_or_else(|err| {
+            eprintln!("demo: could not start the monitor: {err}");
+            std::process::exit(1);
+        });
+    demo_support::print_how_to_connect("async-std", &monitor);
+    println!("Echo server: nc {echo}");
+
+    if options.tour {
+        let addr = monitor.tcp_addr().expect("TCP is on");
+        match demo_support::tour(addr) {
+            Ok(transcript) => print!("{transcript}"),
+            Err(err) => {
+                eprintln!("demo: the tour failed: {err}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    println!("Press Ctrl-C to stop.");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts the application's tasks; returns the echo server's address.
+async fn start_app(state: &AppState) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the echo server");
+    let echo = listener.local_addr().expect("echo address");
+    let _ = monitor_async_std::task()
+        .name("echo-server")
+        .spawn(async move {
+            while let Ok((mut socket, peer)) = listener.accept().await {
+                let _ = monitor_async_std::task()
+                    .name(format!("echo {peer}"))
+                    .spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        while let Ok(n @ 1..) = socket.read(&mut buf).await {
+                            if socket.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+            }
+        });
+
+    let ticker = state.clone();
+    let _ = monitor_async_std::task().name("ticker").spawn(async move {
+        loop {
+            sleep(ticker.delay()).await;
+            ticker.tick();
+        }
+    });
+
+    let _ = monitor_async_std::task()
+        .name("reporter")
+        .persistent(true)
+        .spawn(async move {
+            // A long-lived child: `where` on it shows the reporter as parent.
+            let _ = monitor_async_std::task()
+                .name("report-archiver")
+                .spawn(std::future::pending::<()>());
+            loop {
+                sleep(Duration::from_millis(300)).await;
+                // Short-lived children fill the terminated history.
+                let _ = monitor_async_std::task()
+                    .name("report-writer")
+                    .spawn(sleep(Duration::from_millis(20)));
+            }
+        });
+
+    let _ = monitor_async_std::task()
+        .name("waits-forever (cancel me)")
+        .spawn(std::future::pending::<()>());
+    echo
+}

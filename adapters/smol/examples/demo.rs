@@ -1,0 +1,120 @@
+//! A small but real smol application with the monitor attached.
+//!
+//! ```text
+//! cargo run -p monitor-smol --example demo            # then: nc 127.0.0.1 50101
+//! cargo run -p monitor-smol --example demo -- --tour  # a scripted first look, then exit
+//! ```
+
+use std::time::Duration;
+
+use demo_support::{AppState, Options};
+use smol::{
+    Timer,
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+fn main() {
+    let options = Options::from_args();
+    let state = AppState::new();
+    let echo = smol::block_on(start_app(&state));
+
+    let spawn_short = |n: u64| {
+        for i in 0..n {
+            monitor_smol::task()
+                .name(format!("short-{i}"))
+                .spawn(Timer::after(Duration::from_millis(10)))
+                .detach();
+        }
+    };
+    let monitor = monitor_smol::monitor_builder()
+        .port(options.port)
+        .namespace(state.namespace(spawn_short))
+        .start()
+        .unwrap_or_else(|err| {
+            eprintln!("demo: could not start the monitor: {err}");
+            std::process::exit(1);
+        });
+    demo_support::print_how_to_connect("smol", &monitor);
+    println!("Echo server: nc {echo}");
+
+    if options.tour {
+        let addr = monitor.tcp_addr().expect("TCP is on");
+        match demo_support::tour(addr) {
+            Ok(transcript) => print!("{transcript}"),
+            Err(err) => {
+                eprintln!("demo: the tour failed: {err}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    println!("Press Ctrl-C to stop.");
+    // smol's global executor runs the tasks on its own threads.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts the application's tasks; returns the echo server's address.
+async fn start_app(state: &AppState) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the echo server");
+    let echo = listener.local_addr().expect("echo address");
+    monitor_smol::task()
+        .name("echo-server")
+        .spawn(async move {
+            while let Ok((mut socket, peer)) = listener.accept().await {
+                monitor_smol::task()
+                    .name(format!("echo {peer}"))
+                    .spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        while let Ok(n @ 1..) = socket.read(&mut buf).await {
+                            if socket.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .detach();
+            }
+        })
+        .detach();
+
+    let ticker = state.clone();
+    monitor_smol::task()
+        .name("ticker")
+        .spawn(async move {
+            loop {
+                Timer::after(ticker.delay()).await;
+                ticker.tick();
+            }
+        })
+        .detach();
+
+    monitor_smol::task()
+        .name("reporter")
+        .persistent(true)
+        .spawn(async move {
+            // A long-lived child: `where` on it shows the reporter as parent.
+            monitor_smol::task()
+                .name("report-archiver")
+                .spawn(std::future::pending::<()>())
+                .detach();
+            loop {
+                Timer::after(Duration::from_millis(300)).await;
+                // Short-lived children fill the terminated history.
+                monitor_smol::task()
+                    .name("report-writer")
+                    .spawn(Timer::after(Duration::from_millis(20)))
+                    .detach();
+            }
+        })
+        .detach();
+
+    monitor_smol::task()
+        .name("waits-forever (cancel me)")
+        .spawn(std::future::pending::<()>())
+        .detach();
+    echo
+}

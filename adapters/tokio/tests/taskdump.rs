@@ -1,0 +1,125 @@
+//! `where` stacks from tokio task dumps. Needs the `taskdump` feature and
+//! `RUSTFLAGS="--cfg tokio_unstable"`; see the crate README.
+#![cfg(all(feature = "taskdump", tokio_unstable))]
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use common::{find, wait_until};
+use monitor_core::{TaskIntrospect, TaskRegistry};
+use monitor_tokio::TokioIntrospect;
+
+#[inline(never)]
+async fn waits_for_the_database() {
+    waits_for_a_reply().await;
+}
+
+#[inline(never)]
+async fn waits_for_a_reply() {
+    // Task dumps see tokio's own resources (here a `Notify`), not arbitrary
+    // futures such as `std::future::pending`.
+    tokio::sync::Notify::new().notified().await;
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn where_shows_the_await_stack_of_a_tracked_task() {
+    let runtime = multi_thread();
+    let registry = TaskRegistry::new();
+    let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone());
+    let _handle = monitor_tokio::task()
+        .name("db")
+        .registry(registry.clone())
+        .handle(runtime.handle().clone())
+        .spawn(waits_for_the_database());
+    wait_until("the task is polled", || {
+        find(&registry, "db").unwrap().polls > 0
+    });
+
+    let id = find(&registry, "db").unwrap().id;
+    let stack = introspect.stack(id).expect("a stack for a tracked task");
+    assert!(stack.contains("waits_for_the_database"), "{stack}");
+    assert!(stack.contains("waits_for_a_reply"), "{stack}");
+    let trace = introspect.trace(id).unwrap().to_string();
+    assert!(trace.contains("Stack:"), "{trace}");
+}
+
+#[test]
+fn where_gives_up_with_an_explanation_when_a_worker_is_blocked() {
+    let runtime = multi_thread();
+    let registry = TaskRegistry::new();
+    let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone())
+        .dump_timeout(Duration::from_millis(300));
+    let _idle = monitor_tokio::task()
+        .name("idle")
+        .registry(registry.clone())
+        .handle(runtime.handle().clone())
+        .spawn(waits_for_the_database());
+    let release = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::clone(&release);
+    let _blocker = runtime.spawn(async move {
+        while !blocked.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    wait_until("the idle task is polled", || {
+        find(&registry, "idle").unwrap().polls > 0
+    });
+
+    let started = Instant::now();
+    let stack = introspect.stack(find(&registry, "idle").unwrap().id);
+    release.store(true, Ordering::SeqCst);
+    let stack = stack.unwrap();
+    assert!(stack.contains("probably blocked"), "{stack}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_task_waiting_on_no_tokio_resource_gets_an_explanation() {
+    let runtime = multi_thread();
+    let registry = TaskRegistry::new();
+    let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone());
+    let _handle = monitor_tokio::task()
+        .name("opaque")
+        .registry(registry.clone())
+        .handle(runtime.handle().clone())
+        .spawn(std::future::pending::<()>());
+    wait_until("the task is polled", || {
+        find(&registry, "opaque").unwrap().polls > 0
+    });
+    let stack = introspect
+        .stack(find(&registry, "opaque").unwrap().id)
+        .unwrap();
+    assert!(stack.contains("no tokio resource"), "{stack}");
+}
+
+#[test]
+fn untracked_and_ended_tasks_have_no_stack() {
+    let runtime = multi_thread();
+    let registry = TaskRegistry::new();
+    let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone());
+    let handle = monitor_tokio::task()
+        .name("quick")
+        .registry(registry.clone())
+        .handle(runtime.handle().clone())
+        .spawn(async {});
+    runtime.block_on(handle).unwrap();
+    assert_eq!(introspect.stack(find(&registry, "quick").unwrap().id), None);
+}

@@ -1,0 +1,248 @@
+//! What the three adapter demos (`cargo run -p monitor-tokio --example
+//! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
+//! command-line options, the console namespace they expose, and the
+//! scripted `--tour` that connects to the demo's own monitor like a user
+//! would. The applications themselves are written per runtime.
+#![deny(missing_docs)]
+
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use monitor_core::{
+    MONITOR_PORT, Monitor, client::ConsoleClient, console::Namespace, dispatch::Arg,
+};
+
+/// The demo's command-line options.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The monitor's port (`--port N`, default 50101; the tour uses any free
+    /// port unless one is given).
+    pub port: u16,
+    /// `--tour`: run a scripted session against the monitor, print it, exit.
+    pub tour: bool,
+}
+
+const USAGE: &str = "usage: demo [--port N] [--tour]\n\
+    --port N  the monitor's TCP port (default 50101; 0 = any free port)\n\
+    --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit";
+
+impl Options {
+    /// Reads the options from the command line; prints usage and exits on
+    /// `--help` or a bad argument.
+    pub fn from_args() -> Self {
+        match Self::parse(std::env::args().skip(1)) {
+            Ok(Some(options)) => options,
+            Ok(None) => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Err(message) => {
+                eprintln!("demo: {message}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Parses arguments; `Ok(None)` for `--help`.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the bad argument and what is accepted.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
+        let mut port = None;
+        let mut tour = false;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--tour" => tour = true,
+                "--port" => {
+                    let value = args
+                        .next()
+                        .ok_or("--port needs a value, e.g. --port 50101")?;
+                    port = Some(value.parse::<u16>().map_err(|_| {
+                        format!("invalid port {value:?} (expected a number from 0 to 65535)")
+                    })?);
+                }
+                "-h" | "--help" => return Ok(None),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        // The tour must work even when 50101 is taken.
+        let default_port = if tour { 0 } else { MONITOR_PORT };
+        Ok(Some(Self {
+            port: port.unwrap_or(default_port),
+            tour,
+        }))
+    }
+}
+
+/// The demo application's shared state, exposed in the console.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Ticks counted by the ticker task.
+    pub ticks: Arc<AtomicU64>,
+    /// How long the ticker sleeps between ticks, in milliseconds; tunable
+    /// from the console.
+    pub delay_ms: Arc<RwLock<u64>>,
+}
+
+impl AppState {
+    /// A fresh state: no ticks, a 250 ms delay.
+    pub fn new() -> Self {
+        Self {
+            ticks: Arc::new(AtomicU64::new(0)),
+            delay_ms: Arc::new(RwLock::new(250)),
+        }
+    }
+
+    /// The ticker's current delay.
+    pub fn delay(&self) -> Duration {
+        Duration::from_millis(*self.delay_ms.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Counts one tick.
+    pub fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The console namespace: the tick counter, the delay tunable, and an
+    /// action that spawns N short tasks through `spawn_short` (which the
+    /// runtime-specific demo provides).
+    pub fn namespace(&self, spawn_short: impl Fn(u64) + Send + Sync + 'static) -> Namespace {
+        let spawn_short = Arc::new(spawn_short);
+        Namespace::new()
+            .tunable(
+                "ticks",
+                "ticks counted by the ticker task",
+                Arc::clone(&self.ticks),
+            )
+            .tunable(
+                "delay_ms",
+                "the ticker's delay between ticks, in milliseconds",
+                Arc::clone(&self.delay_ms),
+            )
+            .value("pid", "this process's id", std::process::id)
+            .action(
+                "spawn_short",
+                "spawn N short-lived tasks (1 to 1000)",
+                [Arg::int("N").help("how many tasks")],
+                move |args| {
+                    let n: i64 = args.get("N").unwrap_or(0);
+                    let spawn_short = Arc::clone(&spawn_short);
+                    async move {
+                        if !(1..=1000).contains(&n) {
+                            return Err(format!("N must be between 1 and 1000, not {n}").into());
+                        }
+                        spawn_short(n as u64);
+                        Ok(format!(
+                            "spawned {n} short tasks; see them with ps-terminated"
+                        ))
+                    }
+                },
+            )
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Prints how to reach the monitor.
+pub fn print_how_to_connect(runtime: &str, monitor: &Monitor) {
+    println!("Demo app on {runtime} is running.");
+    if let Some(addr) = monitor.tcp_addr() {
+        println!(
+            "Monitor: nc {} {}   (or: telnet {0} {1}, monitor-cli --port {1})",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    if let Some(addr) = monitor.console_addr() {
+        println!("Console: nc {} {}", addr.ip(), addr.port());
+    }
+}
+
+/// Runs the scripted tour against the monitor at `addr` and returns its
+/// transcript: `help`, `ps`, `where` on a child task, `cancel` on the task
+/// waiting forever, `ps-terminated`, and a visit to the console.
+///
+/// # Errors
+///
+/// Connection and timeout errors.
+pub fn tour(addr: SocketAddr) -> io::Result<String> {
+    // Let the app run a little, so the reporter's children come and go.
+    std::thread::sleep(Duration::from_millis(700));
+    let mut console = ConsoleClient::connect(addr)?;
+    let mut transcript = format!("\n$ nc {} {}\n{}", addr.ip(), addr.port(), console.intro());
+    let mut prompt = "monitor >>> ";
+    let mut run = |console: &mut ConsoleClient, prompt: &str, line: &str| -> io::Result<String> {
+        let reply = console.command(line)?;
+        transcript.push_str(&format!("{prompt}{line}\n{reply}"));
+        Ok(reply)
+    };
+    run(&mut console, prompt, "help")?;
+    let ps = run(&mut console, prompt, "ps")?;
+    let id_of = |name: &str| -> Option<String> {
+        ps.lines()
+            .find(|line| line.contains(name))
+            .and_then(|line| {
+                line.split(|c: char| !c.is_ascii_digit())
+                    .find(|word| !word.is_empty())
+            })
+            .map(str::to_owned)
+    };
+    if let Some(archiver) = id_of("report-archiver") {
+        run(&mut console, prompt, &format!("where {archiver}"))?;
+    }
+    if let Some(victim) = id_of("cancel me") {
+        run(&mut console, prompt, &format!("cancel {victim}"))?;
+    }
+    run(&mut console, prompt, "ps-terminated -f cancel")?;
+    if run(&mut console, prompt, "help stats")?.contains("stats") {
+        run(&mut console, prompt, "stats")?;
+    }
+    // The console answers with its own prompt.
+    console.set_prompt("console >>> ");
+    run(&mut console, prompt, "console")?;
+    prompt = "console >>> ";
+    run(&mut console, prompt, "ls")?;
+    run(&mut console, prompt, "set delay_ms 100")?;
+    run(&mut console, prompt, "call spawn_short 3")?;
+    run(&mut console, prompt, "ticks")?;
+    console.set_prompt("monitor >>> ");
+    run(&mut console, prompt, "exit")?;
+    run(&mut console, "monitor >>> ", "exit")?;
+    Ok(transcript)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn options_parse_and_explain_mistakes() {
+        let o = parse(&[]).unwrap().unwrap();
+        assert_eq!((o.port, o.tour), (50101, false));
+        let o = parse(&["--tour"]).unwrap().unwrap();
+        assert_eq!((o.port, o.tour), (0, true));
+        let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
+        assert_eq!(o.port, 9000);
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--port"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--port", "x"]).unwrap_err().contains("0 to 65535"));
+        assert!(parse(&["--verbose"]).unwrap_err().contains("--verbose"));
+    }
+}
