@@ -25,12 +25,13 @@ pub(crate) struct Instructions {
     pub(crate) per_spawn_above_bare: f64,
 }
 
-/// The systems counted: bare and tracked on each runtime, and the precise
-/// timing mode.
+/// The systems counted: bare and tracked on each runtime, the precise
+/// timing mode, and the core's wrapper without the tokio adapter.
 pub(crate) const SYSTEMS: &[&str] = &[
     "tokio/bare",
     "tokio/tracked",
     "tokio/tracked-precise",
+    "tokio/tracked-core",
     "smol/bare",
     "smol/tracked",
     "async-std/bare",

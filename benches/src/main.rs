@@ -209,6 +209,10 @@ fn main() -> ExitCode {
         }),
         entry({
             let rt = tokio_rt.clone();
+            move || Tokio::new(&rt, TokioKind::TrackedCore(TaskRegistry::new()))
+        }),
+        entry({
+            let rt = tokio_rt.clone();
             move || Tokio::new(&rt, TokioKind::Backtrace)
         }),
         entry({

@@ -4,7 +4,7 @@
 
 use std::{future::Future, sync::Arc, thread};
 
-use monitor_core::{Cancelled, TaskOptions, TaskRegistry};
+use monitor_core::{Cancelled, TaskIntrospect as _, TaskOptions, TaskRegistry};
 
 /// A runtime plus the way tasks are spawned on it.
 pub(crate) trait System: Send + Sync + 'static {
@@ -51,6 +51,7 @@ impl std::fmt::Display for Label {
 
 pub(crate) const BARE: &str = "bare";
 pub(crate) const TRACKED: &str = "tracked";
+pub(crate) const TRACKED_CORE: &str = "tracked-core";
 pub(crate) const TRACKED_PRECISE: &str = "tracked-precise";
 pub(crate) const BACKTRACE: &str = "async-backtrace";
 pub(crate) const TOKIO_METRICS: &str = "tokio-metrics";
@@ -77,11 +78,15 @@ pub(crate) fn tokio_runtime() -> Arc<tokio::runtime::Runtime> {
 pub(crate) enum TokioKind {
     /// `tokio::spawn(future)`.
     Bare,
-    /// `tokio::spawn(registry.instrument(future, TaskOptions::new()))`,
-    /// which is what `monitor_tokio::spawn` does underneath.
+    /// `monitor_tokio::task().registry(registry).spawn(future)`: what an
+    /// application writes.
     Tracked(Arc<TaskRegistry>),
     /// The same with a registry built with `precise_timing(true)`.
     TrackedPrecise(Arc<TaskRegistry>),
+    /// `tokio::spawn(registry.instrument(future, TaskOptions::new()))`: the
+    /// core's part of `Tracked` alone, without the adapter's canceller and
+    /// abort handle, to tell the two costs apart.
+    TrackedCore(Arc<TaskRegistry>),
     /// `tokio::spawn(framed(future))` with an `#[async_backtrace::framed]`
     /// root frame.
     Backtrace,
@@ -103,6 +108,7 @@ impl Tokio {
             TokioKind::Bare => BARE,
             TokioKind::Tracked(_) => TRACKED,
             TokioKind::TrackedPrecise(_) => TRACKED_PRECISE,
+            TokioKind::TrackedCore(_) => TRACKED_CORE,
             TokioKind::Backtrace => BACKTRACE,
             TokioKind::Metrics(_) => TOKIO_METRICS,
         };
@@ -160,6 +166,14 @@ impl System for Tokio {
         match &self.kind {
             TokioKind::Bare => TokioHandle::Unit(handle.spawn(future)),
             TokioKind::Tracked(registry) | TokioKind::TrackedPrecise(registry) => {
+                TokioHandle::Unit(
+                    monitor_tokio::task()
+                        .registry(Arc::clone(registry))
+                        .handle(handle.clone())
+                        .spawn(future),
+                )
+            }
+            TokioKind::TrackedCore(registry) => {
                 TokioHandle::Tracked(handle.spawn(registry.instrument(future, TaskOptions::new())))
             }
             TokioKind::Backtrace => TokioHandle::Unit(handle.spawn(framed(future))),
@@ -255,7 +269,7 @@ pub(crate) struct Smol {
 /// smol's task handle for either variant.
 pub(crate) enum SmolHandle {
     Unit(smol::Task<()>),
-    Tracked(smol::Task<Result<(), Cancelled>>),
+    Tracked(monitor_smol::FallibleTask<()>),
 }
 
 impl std::fmt::Debug for SmolHandle {
@@ -299,9 +313,11 @@ impl System for Smol {
         match &self.registry {
             None => SmolHandle::Unit(self.runtime.executor.spawn(future)),
             Some(registry) => SmolHandle::Tracked(
-                self.runtime
-                    .executor
-                    .spawn(registry.instrument(future, TaskOptions::new())),
+                monitor_smol::task()
+                    .registry(Arc::clone(registry))
+                    .executor(&self.runtime.executor)
+                    .spawn(future)
+                    .fallible(),
             ),
         }
     }
@@ -323,7 +339,15 @@ impl System for Smol {
             for handle in handles {
                 match handle {
                     SmolHandle::Unit(task) => drop(task.cancel().await),
-                    SmolHandle::Tracked(task) => drop(task.cancel().await),
+                    SmolHandle::Tracked(task) => {
+                        // The adapter's handle cancels on drop without
+                        // waiting; a monitor cancel resolves it once the
+                        // future is gone.
+                        if let Some(registry) = &self.registry {
+                            let _ = registry.cancel(task.id());
+                        }
+                        let _ = task.await;
+                    }
                 }
             }
         });
@@ -343,7 +367,7 @@ pub(crate) struct AsyncStd {
 #[derive(Debug)]
 pub(crate) enum AsyncStdHandle {
     Unit(async_std::task::JoinHandle<()>),
-    Tracked(async_std::task::JoinHandle<Result<(), Cancelled>>),
+    Tracked(monitor_async_std::JoinHandle<()>),
 }
 
 impl Future for AsyncStdHandle {
@@ -380,9 +404,12 @@ impl System for AsyncStd {
     {
         match &self.registry {
             None => AsyncStdHandle::Unit(async_std::task::spawn(future)),
-            Some(registry) => AsyncStdHandle::Tracked(async_std::task::spawn(
-                registry.instrument(future, TaskOptions::new()),
-            )),
+            Some(registry) => AsyncStdHandle::Tracked(
+                monitor_async_std::task()
+                    .registry(Arc::clone(registry))
+                    .spawn(future)
+                    .expect("async-std spawns"),
+            ),
         }
     }
 
