@@ -315,28 +315,39 @@ fn main() -> ExitCode {
     };
     summary.targets = targets(&summary);
 
+    // A run left incomplete by --only or --system must not replace the
+    // summary (or the chart) of a full run.
+    let partial = !options.only.is_empty() || !options.systems.is_empty();
     let target_dir = workspace().join("target");
-    let json_path = target_dir.join("bench-summary.json");
+    let json_path = target_dir.join(if partial {
+        "bench-summary-partial.json"
+    } else {
+        "bench-summary.json"
+    });
     if let Err(err) = summary.write(&json_path) {
         eprintln!("could not write {}: {err}", json_path.display());
         return ExitCode::FAILURE;
     }
-    let Some(charts) = draw(&summary, &options) else {
-        return ExitCode::FAILURE;
+    let charts = if partial {
+        Vec::new()
+    } else {
+        let Some(charts) = draw(&summary, &options) else {
+            return ExitCode::FAILURE;
+        };
+        charts
     };
 
     println!("{}", summary.table());
     println!("{}", summary.instructions_table());
     println!("{}", scale_table(&summary));
     println!("{}", summary.targets_table());
+    let written: Vec<String> = std::iter::once(&json_path)
+        .chain(&charts)
+        .map(|p| p.display().to_string())
+        .collect();
     println!(
-        "wrote {} and {} in {:.0} s",
-        json_path.display(),
-        charts
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        "wrote {} in {:.0} s",
+        written.join(", "),
         started.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
