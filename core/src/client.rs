@@ -51,6 +51,7 @@ impl ConsoleClient {
     pub fn connect_with_prompt(addr: SocketAddr, prompt: &str) -> io::Result<Self> {
         let timeout = Duration::from_secs(10);
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
         let mut client = Self {
             stream,
             prompt: prompt.to_owned(),
@@ -81,8 +82,12 @@ impl ConsoleClient {
     /// within 10 s. After `exit`, the reply is what came before the server
     /// closed the connection.
     pub fn command(&mut self, line: &str) -> io::Result<String> {
-        self.stream.write_all(line.as_bytes())?;
-        self.stream.write_all(b"\r\n")?;
+        // One write per command: two small writes would wait out the
+        // server's delayed ACK (Nagle), ~40 ms a command.
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        self.stream.write_all(&bytes)?;
         self.read_reply()
     }
 
