@@ -1,6 +1,7 @@
 //! Tracked spawning on async-std: what the registry records and what the
 //! `JoinHandle` reports.
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::{

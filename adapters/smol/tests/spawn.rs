@@ -1,6 +1,7 @@
 //! Tracked spawning on smol: what the registry records and what the `Task`
 //! handle reports.
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::{

@@ -1,5 +1,6 @@
 //! `TokioExecutor`, `TokioIntrospect` and `runtime_stats`.
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! README.
 #![cfg(all(feature = "hooks", tokio_unstable))]
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::{

@@ -1,6 +1,7 @@
 //! Tracked spawning on tokio: what the registry records and what the
 //! native `JoinHandle` reports.
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::{

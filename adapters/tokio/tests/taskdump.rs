@@ -2,6 +2,7 @@
 //! `RUSTFLAGS="--cfg tokio_unstable"`; see the crate README.
 #![cfg(all(feature = "taskdump", tokio_unstable))]
 
+#[path = "../../test-common/mod.rs"]
 mod common;
 
 use std::{

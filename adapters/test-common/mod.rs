@@ -1,4 +1,5 @@
-//! Helpers shared by the smol adapter's tests.
+//! Helpers shared by the adapters' tests (included by path from each
+//! adapter's `tests/`, so the three suites use one copy).
 #![allow(dead_code, unreachable_pub)]
 
 use std::{
