@@ -36,7 +36,7 @@ fn main() {
             std::process::exit(1);
         });
     demo_support::print_how_to_connect("async-std", &monitor);
-    println!("Echo server: nc {echo}");
+    println!("Echo server: nc {} {}", echo.ip(), echo.port());
 
     if options.tour {
         let addr = monitor.tcp_addr().expect("TCP is on");

@@ -41,7 +41,7 @@ async fn main() {
         }
     };
     demo_support::print_how_to_connect("tokio", &monitor);
-    println!("Echo server: nc {echo}");
+    println!("Echo server: nc {} {}", echo.ip(), echo.port());
 
     if options.tour {
         let addr = monitor.tcp_addr().expect("TCP is on");
