@@ -76,6 +76,9 @@ pub(crate) enum Error {
     Auth(String),
     /// A line we were asked to send cannot be sent as one line.
     BadLine,
+    /// A session control (`.mode json`, …) that would change how replies
+    /// are framed, which this client reads by prompt.
+    SessionControl(String),
     /// Any other I/O failure.
     Io(io::Error),
 }
@@ -130,6 +133,12 @@ impl fmt::Display for Error {
             ),
             Self::Auth(message) => write!(f, "authentication failed: {message}"),
             Self::BadLine => write!(f, "a command must be a single line"),
+            Self::SessionControl(control) => write!(
+                f,
+                "\".{control}\" is a session control for raw connections (e.g. `nc`); \
+                 monitor-cli reads replies by prompt and does not pass it on (for JSON, \
+                 use a command's --json)"
+            ),
             Self::Io(err) => write!(f, "{err}"),
         }
     }
@@ -310,6 +319,11 @@ impl Connection {
     pub(crate) fn request_within(&mut self, line: &str, timeout: Duration) -> Result<Reply, Error> {
         if line.contains(['\n', '\r']) {
             return Err(Error::BadLine);
+        }
+        if let Some(control) = line.trim_start().strip_prefix('.') {
+            // `.mode json` stops the prompts this client waits for; it is
+            // meant for scripts on a raw connection (`nc`).
+            return Err(Error::SessionControl(control.to_owned()));
         }
         self.drain()?;
         self.write_raw(format!("{line}\r\n").as_bytes())?;

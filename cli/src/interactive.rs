@@ -89,6 +89,10 @@ pub(crate) fn run(
         history.add(&mut editor, raw.trim_end());
         let reply = match conn.borrow_mut().request(line) {
             Ok(reply) => reply,
+            Err(error @ conn::Error::SessionControl(_)) => {
+                eprintln!("{}", err.error(&format!("monitor-cli: {error}")));
+                continue;
+            }
             Err(error @ conn::Error::Timeout { .. }) => {
                 // The reply is still owed and will be skipped before the
                 // next request; the session itself may recover.

@@ -224,7 +224,15 @@ fn run_line(
     line: &str,
     color: ColorChoice,
 ) -> Result<bool, conn::Error> {
-    let reply = conn.request(line)?;
+    let reply = match conn.request(line) {
+        Ok(reply) => reply,
+        Err(error @ conn::Error::SessionControl(_)) => {
+            // Refused before sending: the session goes on.
+            eprintln!("monitor-cli: {error}");
+            return Ok(false);
+        }
+        Err(other) => return Err(other),
+    };
     if reply.closed && !is_exit(catalog, line) {
         return Err(conn::Error::Closed { text: reply.text });
     }

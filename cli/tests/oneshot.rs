@@ -263,3 +263,15 @@ fn a_silent_server_times_out() {
     assert!(stderr(&output).contains("no prompt"), "{output:?}");
     drop(listener);
 }
+
+#[test]
+fn session_controls_are_refused_without_stalling_the_client() {
+    let app = App::start(&["piped"]);
+    let started = std::time::Instant::now();
+    let output = app.cli().write_stdin(".mode json\nps\n").output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr(&output).contains("session control"), "{output:?}");
+    // The next line still runs, with the normal text framing.
+    assert!(stdout(&output).starts_with("1 task running"), "{output:?}");
+}
