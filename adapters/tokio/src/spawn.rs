@@ -140,21 +140,15 @@ impl TaskBuilder {
             .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
         let task = registry.instrument(future, self.options.location(Location::caller()));
 
-        // The abort handle only exists once the task is spawned, but the
-        // canceller has to be installed on the wrapper before it moves into
-        // the runtime. So the canceller reads the handle from a slot filled
-        // right after spawning. A cancel that lands in between (the task is
-        // already spawned, the slot still empty) finds no handle; it still
-        // sets the wrapper's flag, so the next poll resolves to
-        // `Err(Cancelled)` and the task aborts itself below. Either way the
-        // JoinHandle reports a cancellation, never a hang.
+        // A monitor cancel sets the wrapper's flag and wakes the task; its
+        // next poll drops the user's future and resolves to
+        // `Err(Cancelled)`, and the task then aborts itself below, which is
+        // what makes the `JoinHandle` report `is_cancelled()`. The abort
+        // handle only exists once the task is spawned, so it reaches the
+        // task through a slot filled right after spawning. (No separate
+        // runtime canceller: it would cost an allocation and a lock per
+        // spawn for an outcome the flag already gives, one poll later.)
         let abort: Arc<OnceLock<AbortHandle>> = Arc::default();
-        let canceller_slot = Arc::clone(&abort);
-        task.set_canceller(move || {
-            if let Some(handle) = canceller_slot.get() {
-                handle.abort();
-            }
-        });
         let own_slot = Arc::clone(&abort);
         #[cfg(all(feature = "taskdump", tokio_unstable))]
         let monitor_id = task.id();
