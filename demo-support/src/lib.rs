@@ -16,7 +16,7 @@ use std::{
 };
 
 use monitor_core::{
-    MONITOR_PORT, Monitor, client::ConsoleClient, console::Namespace, dispatch::Arg,
+    MONITOR_PORT, Monitor, MonitorError, client::ConsoleClient, console::Namespace, dispatch::Arg,
 };
 
 /// The demo's command-line options.
@@ -156,8 +156,23 @@ impl Default for AppState {
     }
 }
 
-/// Prints how to reach the monitor.
-pub fn print_how_to_connect(runtime: &str, monitor: &Monitor) {
+/// What every demo does once its app runs: report a monitor that could not
+/// start (exit 1), print how to connect, then run the tour (`--tour`,
+/// printing its transcript; exit 1 if it fails) and return, or keep serving
+/// until the process is stopped.
+///
+/// Blocks the calling thread: call it from a plain thread (tokio's demo
+/// calls it inside `spawn_blocking`).
+pub fn serve(
+    runtime: &str,
+    monitor: Result<Monitor, MonitorError>,
+    echo: SocketAddr,
+    options: Options,
+) {
+    let monitor = monitor.unwrap_or_else(|err| {
+        eprintln!("demo: could not start the monitor: {err}");
+        std::process::exit(1);
+    });
     println!("Demo app on {runtime} is running.");
     if let Some(addr) = monitor.tcp_addr() {
         println!(
@@ -168,6 +183,27 @@ pub fn print_how_to_connect(runtime: &str, monitor: &Monitor) {
     }
     if let Some(addr) = monitor.console_addr() {
         println!("Console: nc {} {}", addr.ip(), addr.port());
+    }
+    println!("Echo server: nc {} {}", echo.ip(), echo.port());
+
+    if options.tour {
+        let addr = monitor
+            .tcp_addr()
+            .expect("the demo's monitor listens on TCP");
+        match tour(addr) {
+            Ok(transcript) => print!("{transcript}"),
+            Err(err) => {
+                eprintln!("demo: the tour failed: {err}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    println!("Press Ctrl-C to stop.");
+    // The runtime's own threads run the app; this thread only keeps the
+    // monitor alive.
+    loop {
+        std::thread::park();
     }
 }
 

@@ -30,30 +30,8 @@ fn main() {
     let monitor = monitor_smol::monitor_builder()
         .port(options.port)
         .namespace(state.namespace(spawn_short))
-        .start()
-        .unwrap_or_else(|err| {
-            eprintln!("demo: could not start the monitor: {err}");
-            std::process::exit(1);
-        });
-    demo_support::print_how_to_connect("smol", &monitor);
-    println!("Echo server: nc {} {}", echo.ip(), echo.port());
-
-    if options.tour {
-        let addr = monitor.tcp_addr().expect("TCP is on");
-        match demo_support::tour(addr) {
-            Ok(transcript) => print!("{transcript}"),
-            Err(err) => {
-                eprintln!("demo: the tour failed: {err}");
-                std::process::exit(1);
-            }
-        }
-        return;
-    }
-    println!("Press Ctrl-C to stop.");
-    // smol's global executor runs the tasks on its own threads.
-    loop {
-        std::thread::park();
-    }
+        .start();
+    demo_support::serve("smol", monitor, echo, options);
 }
 
 /// Starts the application's tasks; returns the echo server's address.

@@ -33,33 +33,15 @@ async fn main() {
         .port(options.port)
         .namespace(state.namespace(spawn_short))
         .start();
-    let monitor = match monitor {
-        Ok(monitor) => monitor,
-        Err(err) => {
-            eprintln!("demo: could not start the monitor: {err}");
-            std::process::exit(1);
-        }
-    };
-    demo_support::print_how_to_connect("tokio", &monitor);
-    println!("Echo server: nc {} {}", echo.ip(), echo.port());
-
-    if options.tour {
-        let addr = monitor.tcp_addr().expect("TCP is on");
-        match tokio::task::spawn_blocking(move || demo_support::tour(addr)).await {
-            Ok(Ok(transcript)) => print!("{transcript}"),
-            Ok(Err(err)) => {
-                eprintln!("demo: the tour failed: {err}");
-                std::process::exit(1);
-            }
-            Err(err) => {
-                eprintln!("demo: the tour panicked: {err}");
-                std::process::exit(1);
-            }
-        }
-        return;
+    // The tour connects like a user would, with blocking I/O: off the
+    // runtime's workers.
+    let served = tokio::task::spawn_blocking(move || {
+        demo_support::serve("tokio", monitor, echo, options);
+    });
+    if let Err(err) = served.await {
+        eprintln!("demo: {err}");
+        std::process::exit(1);
     }
-    println!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Starts the application's tasks; returns the echo server's address.
