@@ -8,12 +8,12 @@
 //! every task, which is exactly what the "every worker blocked" contract
 //! wants to see the console survive.
 
+mod tokio_native;
+
 use std::{sync::Arc, thread, time::Duration};
 
-use conformance_tests::{
-    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
-};
-use monitor_core::{BoxedFuture, Executor, TaskRegistry};
+use conformance_tests::{LocalFuture, NativeSpawn, RuntimeUnderTest, conformance_suite};
+use monitor_core::Executor;
 use monitor_tokio::TokioExecutor;
 use tokio::{
     runtime::{Builder, Handle},
@@ -71,29 +71,7 @@ impl RuntimeUnderTest for TokioCurrentThread {
         Some(THREAD_NAME.to_owned())
     }
     fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
-        Some(Arc::new(NativeTokio(self.handle.clone())))
-    }
-}
-
-/// `monitor_tokio::task()`, the adapter's replacement for `tokio::spawn`.
-struct NativeTokio(Handle);
-
-impl NativeSpawn for NativeTokio {
-    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
-        let handle = monitor_tokio::task()
-            .registry(registry)
-            .name(name)
-            // Contracts spawn from the test thread, outside the runtime.
-            .handle(self.0.clone())
-            .spawn(future);
-        NativeTask::new(async move {
-            match handle.await {
-                Ok(()) => NativeOutcome::Completed,
-                // How a monitor cancel must reach tokio code.
-                Err(err) if err.is_cancelled() => NativeOutcome::Cancelled,
-                Err(err) => NativeOutcome::Failed(err.to_string()),
-            }
-        })
+        Some(Arc::new(tokio_native::NativeTokio(self.handle.clone())))
     }
 }
 

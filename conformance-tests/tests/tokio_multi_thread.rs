@@ -2,14 +2,14 @@
 //! adapter: its `TokioExecutor`, and `monitor_tokio::task()` as the native
 //! spawn function.
 
+mod tokio_native;
+
 use std::{sync::Arc, time::Duration};
 
-use conformance_tests::{
-    LocalFuture, NativeOutcome, NativeSpawn, NativeTask, RuntimeUnderTest, conformance_suite,
-};
-use monitor_core::{BoxedFuture, Executor, TaskRegistry};
+use conformance_tests::{LocalFuture, NativeSpawn, RuntimeUnderTest, conformance_suite};
+use monitor_core::Executor;
 use monitor_tokio::TokioExecutor;
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Builder, Runtime};
 
 const WORKERS: usize = 2;
 const THREAD_NAME: &str = "tokio-mt-worker";
@@ -52,29 +52,9 @@ impl RuntimeUnderTest for TokioMultiThread {
         Some(THREAD_NAME.to_owned())
     }
     fn native_spawn(&self) -> Option<Arc<dyn NativeSpawn>> {
-        Some(Arc::new(NativeTokio(self.runtime().handle().clone())))
-    }
-}
-
-/// `monitor_tokio::task()`, the adapter's replacement for `tokio::spawn`.
-struct NativeTokio(Handle);
-
-impl NativeSpawn for NativeTokio {
-    fn spawn(&self, registry: Arc<TaskRegistry>, name: &str, future: BoxedFuture) -> NativeTask {
-        let handle = monitor_tokio::task()
-            .registry(registry)
-            .name(name)
-            // Contracts spawn from the test thread, outside the runtime.
-            .handle(self.0.clone())
-            .spawn(future);
-        NativeTask::new(async move {
-            match handle.await {
-                Ok(()) => NativeOutcome::Completed,
-                // How a monitor cancel must reach tokio code.
-                Err(err) if err.is_cancelled() => NativeOutcome::Cancelled,
-                Err(err) => NativeOutcome::Failed(err.to_string()),
-            }
-        })
+        Some(Arc::new(tokio_native::NativeTokio(
+            self.runtime().handle().clone(),
+        )))
     }
 }
 
