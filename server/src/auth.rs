@@ -152,7 +152,7 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
             Ok(Event::Line(line)) => accepts(&line, &auth.token),
             Ok(Event::TooLong { .. } | Event::InvalidUtf8) => false,
             // Negotiation and Ctrl-C get no answer before authentication.
-            Ok(Event::Reply(_) | Event::Interrupt) => continue,
+            Ok(Event::Reply(_) | Event::Interrupt | Event::WindowSize { .. }) => continue,
             Ok(Event::Eof) => return Outcome::Denied,
             Err(err) => {
                 if err.kind() == io::ErrorKind::TimedOut {

@@ -185,12 +185,51 @@ impl Conversation {
                 self.framing = Framing::Text;
                 Answer::ok("Text mode: replies are followed by the prompt.\n".to_owned())
             }
+            ["width", rest @ ..] => self.width_control(rest),
             _ => Answer::error(format!(
-                "unknown session control \".{control}\"; accepted: .mode json, .mode text\n"
+                "unknown session control \".{control}\"; accepted: .mode json, .mode text, \
+                 .width [N]\n"
             )),
         }
     }
+
+    /// `.width` tells the width tables are laid out for; `.width N` sets
+    /// it (monitor-cli sends its terminal's).
+    fn width_control(&mut self, words: &[&str]) -> Answer {
+        let current = self.monitor.context().width();
+        match words {
+            [] => Answer::ok(format!(
+                "Tables are laid out for {current} columns; set with .width N \
+                 ({MIN_WIDTH}..={MAX_WIDTH}), or see everything with ps --wide.\n"
+            )),
+            [n] => match n.parse::<usize>() {
+                Ok(width) if (MIN_WIDTH..=MAX_WIDTH).contains(&width) => {
+                    self.monitor.context_mut().set_width(width);
+                    Answer::ok(String::new())
+                }
+                _ => Answer::error(format!(
+                    "invalid width \"{n}\" (expected a number of columns from {MIN_WIDTH} to \
+                     {MAX_WIDTH}); the width stays {current}\n"
+                )),
+            },
+            _ => Answer::error("usage: .width [N]\n".to_owned()),
+        }
+    }
+
+    /// The client's terminal reported its size (telnet NAWS): tables follow
+    /// it, within the bounds `.width` accepts; 0 (unknown) is ignored.
+    fn window_resized(&mut self, width: u16) {
+        if width > 0 {
+            let width = usize::from(width).clamp(MIN_WIDTH, MAX_WIDTH);
+            self.monitor.context_mut().set_width(width);
+        }
+    }
 }
+
+/// The narrowest session width accepted: narrower, tables are stubs.
+const MIN_WIDTH: usize = 20;
+/// The widest session width accepted.
+const MAX_WIDTH: usize = 1000;
 
 async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     let shared = &slot.0;
@@ -251,6 +290,10 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
                  leave)\n"
                     .to_owned(),
             ),
+            Ok(Event::WindowSize { width, .. }) => {
+                talk.window_resized(width);
+                continue;
+            }
             Ok(Event::Reply(bytes)) => {
                 if out.raw(&bytes).await.is_err() {
                     return;
