@@ -27,6 +27,7 @@ pub struct MonitorContext {
     console_available: bool,
     console_requested: bool,
     width: usize,
+    json_reply: bool,
 }
 
 impl std::fmt::Debug for MonitorContext {
@@ -49,7 +50,23 @@ impl MonitorContext {
             console_available,
             console_requested: false,
             width: DEFAULT_WIDTH,
+            json_reply: false,
         }
+    }
+
+    /// Says that this command's reply is one JSON value (what `--json`
+    /// prints), so a session in `.mode json` carries it as a JSON value
+    /// rather than as a string holding JSON. Call it from a custom
+    /// command's handler when it writes JSON; a reply that then does not
+    /// parse as JSON is sent as text.
+    pub fn reply_is_json(&mut self) {
+        self.json_reply = true;
+    }
+
+    /// Takes the mark set by [`reply_is_json`](Self::reply_is_json) (used
+    /// by the session loop after each command).
+    pub(crate) fn take_json_reply(&mut self) -> bool {
+        std::mem::take(&mut self.json_reply)
     }
 
     /// The session's width in columns, which tables are laid out for:
@@ -173,6 +190,7 @@ fn ps() -> Command<MonitorContext> {
                 )));
             }
             if args.flag("json") {
+                ctx.reply_is_json();
                 out.stream(json_stream(ctx, filter.as_deref(), args, limit as usize));
                 return Ok(());
             }
@@ -377,6 +395,7 @@ fn ps_terminated() -> Command<MonitorContext> {
                 .filter(|task| matches_filter(task, filter.as_deref()))
                 .collect();
             if args.flag("json") {
+                ctx.reply_is_json();
                 out.line(to_json(&tasks)?);
                 return Ok(());
             }
@@ -399,7 +418,7 @@ fn ps_terminated() -> Command<MonitorContext> {
 }
 
 fn trace_text(
-    ctx: &MonitorContext,
+    ctx: &mut MonitorContext,
     id: TaskId,
     json: bool,
     want_terminated: bool,
@@ -412,6 +431,7 @@ fn trace_text(
         )));
     }
     if json {
+        ctx.reply_is_json();
         return to_json(&trace);
     }
     Ok(render::trace(&trace))
@@ -521,6 +541,7 @@ fn stacktrace() -> Command<MonitorContext> {
             });
             running.sort_by_key(|task| std::cmp::Reverse(task.poll_ns));
             if args.flag("json") {
+                ctx.reply_is_json();
                 out.line(to_json(&running)?);
                 return Ok(());
             }
