@@ -20,7 +20,7 @@ use std::{
 use clap::Parser;
 
 use crate::{
-    catalog::{Catalog, Outcome, classify},
+    catalog::{Catalog, Outcome},
     conn::{Connection, Endpoint, Options},
     style::{ColorChoice, Style},
 };
@@ -142,6 +142,11 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<ExitCode, conn::Error> {
     let endpoint = cli.endpoint();
     let (mut conn, intro, warnings) = Connection::open(&endpoint, &cli.options())?;
+    // Tables fit the terminal they are printed on; piped output keeps the
+    // server's default width.
+    if let Some((terminal_size::Width(columns), _)) = terminal_size::terminal_size() {
+        conn.set_width(columns.clamp(20, 1000))?;
+    }
     let errors = Style::stderr(cli.color);
     for warning in &warnings {
         eprintln!(
@@ -236,7 +241,7 @@ fn run_line(
     if reply.closed && !is_exit(catalog, line) {
         return Err(conn::Error::Closed { text: reply.text });
     }
-    match classify(catalog, line, &reply.text) {
+    match reply.outcome() {
         Outcome::Success => {
             print_stdout(&reply.text);
             Ok(true)

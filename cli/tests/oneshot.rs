@@ -275,3 +275,43 @@ fn session_controls_are_refused_without_stalling_the_client() {
     // The next line still runs, with the normal text framing.
     assert!(stdout(&output).starts_with("1 task running"), "{output:?}");
 }
+
+/// Success and failure come from the server's `.mode json` status, never
+/// from the wording: a command that prints `echo: …` succeeds, and one
+/// whose hook words its error unusually fails.
+#[test]
+fn errors_are_the_servers_status_not_a_guess_from_the_text() {
+    use monitor_core::dispatch::{Arg, Command, CommandError};
+    let app = App::start_with(&[], |builder| {
+        builder
+            .port(0)
+            .command(
+                Command::new("echo")
+                    .arg(Arg::string("TEXT"))
+                    .run(|_, args, out| {
+                        let text: String = args.get("TEXT").unwrap_or_default();
+                        out.line(format!("echo: {text}"));
+                        Ok(())
+                    }),
+            )
+            .command(Command::new("fail").run(|_, _, out| {
+                out.line("partial output");
+                Err(CommandError::new("it went wrong"))
+            }))
+    });
+    let output = app.cli().args(["echo", "hello"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "echo: hello\n");
+
+    let output = app.cli().arg("fail").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stdout(&output), "partial output\n");
+    assert!(
+        stderr(&output).contains("fail: it went wrong"),
+        "{output:?}"
+    );
+
+    // A --json reply arrives as the value itself, printed on one line.
+    let output = app.cli().args(["ps", "--json"]).output().unwrap();
+    assert_eq!(stdout(&output), "[]\n", "{output:?}");
+}

@@ -360,7 +360,7 @@ async fn send(out: &mut Writer, talk: &Conversation, answer: &mut Answer) -> io:
             }
             out.text(talk.prompt()).await
         }
-        Framing::Json => send_json(out, talk.console.is_some(), answer, stream).await,
+        Framing::Json => send_json(out, talk, answer, stream).await,
     }
 }
 
@@ -381,17 +381,23 @@ fn command_name<C>(
 /// `{"v":2,"ok":true,"value":…}` for a JSON reply (`--json`), the value
 /// itself rather than a string holding it; `{"v":2,"ok":true,"text":"…"}`
 /// for text; `{"v":2,"ok":false,"error":{"command":…,"message":…},"text":…}`
-/// for an error; each with `"exit"` and `"console"`. A streamed reply is
+/// for an error; each with `"exit"`, `"console"` and the `"prompt"` text
+/// mode would show next (so a client can show it). A streamed reply is
 /// written into its object chunk by chunk (a value's chunks raw, a text's
 /// escaped), so it is never held whole here either. serde_json escapes
 /// every control character, so an object never spans lines.
 async fn send_json(
     out: &mut Writer,
-    console: bool,
+    talk: &Conversation,
     answer: &Answer,
     stream: Option<ReplyStream>,
 ) -> io::Result<()> {
-    let tail = format!(",\"exit\":{},\"console\":{console}}}\n", answer.exit);
+    let tail = format!(
+        ",\"exit\":{},\"console\":{},\"prompt\":{}}}\n",
+        answer.exit,
+        talk.console.is_some(),
+        serde_json::Value::from(talk.prompt())
+    );
     if answer.is_error {
         let message = answer.text.trim_end().lines().last().unwrap_or_default();
         let message = answer
