@@ -178,8 +178,11 @@ fn json_mode_answers_one_object_per_line() {
         lines[8]
     );
     assert_eq!(lines[9]["exit"], true);
+    // No prompt is written as text: it is a field of each object.
     assert!(
-        !text.contains("monitor >>>"),
+        text.lines().all(|line| line.starts_with('{')),
         "no prompts in JSON mode: {text}"
     );
+    assert_eq!(lines[4]["prompt"], "console >>> ");
+    assert_eq!(lines[6]["prompt"], "monitor >>> ");
 }
