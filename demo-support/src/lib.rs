@@ -21,20 +21,20 @@ use std::{
 
 use client::ConsoleClient;
 use monitor_core::dispatch::Arg;
-use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace};
+use monitor_server::{Monitor, MonitorBuilder, MonitorError, console::Namespace};
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// The monitor's port (`--port N`, default 50101; the tour uses any free
-    /// port unless one is given).
-    pub port: u16,
+    /// The monitor's port (`--port N`); unset, it comes from `MONITOR_PORT`
+    /// or is 50101 (the tour uses any free port unless one is given).
+    pub port: Option<u16>,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
 }
 
 const USAGE: &str = "usage: demo [--port N] [--tour]\n\
-    --port N  the monitor's TCP port (default 50101; 0 = any free port)\n\
+    --port N  the monitor's TCP port (default $MONITOR_PORT, else 50101; 0 = any free port)\n\
     --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit";
 
 impl Options {
@@ -78,12 +78,19 @@ impl Options {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        // The tour must work even when 50101 is taken.
-        let default_port = if tour { 0 } else { MONITOR_PORT };
-        Ok(Some(Self {
-            port: port.unwrap_or(default_port),
-            tour,
-        }))
+        Ok(Some(Self { port, tour }))
+    }
+
+    /// Applies the options to the demo's monitor: `--port` wins over the
+    /// environment (`MONITOR_PORT`, …), which the builder reads itself; the
+    /// tour must work even when 50101 is taken, so without either it uses
+    /// any free port.
+    pub fn configure(&self, builder: MonitorBuilder) -> MonitorBuilder {
+        match self.port {
+            Some(port) => builder.port(port),
+            None if self.tour && std::env::var_os("MONITOR_PORT").is_none() => builder.port(0),
+            None => builder,
+        }
     }
 }
 
@@ -178,6 +185,13 @@ pub fn serve(
         std::process::exit(1);
     });
     println!("Demo app on {runtime} is running.");
+    if monitor.is_closed() {
+        println!("Monitor: off (MONITOR=off)");
+        if options.tour {
+            eprintln!("demo: the tour needs the monitor; unset MONITOR=off");
+            std::process::exit(1);
+        }
+    }
     if let Some(addr) = monitor.tcp_addr() {
         println!(
             "Monitor: nc {} {}   (or: telnet {0} {1}, monitor-cli --port {1})",
@@ -275,11 +289,11 @@ mod tests {
     #[test]
     fn options_parse_and_explain_mistakes() {
         let o = parse(&[]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (50101, false));
+        assert_eq!((o.port, o.tour), (None, false));
         let o = parse(&["--tour"]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (0, true));
+        assert_eq!((o.port, o.tour), (None, true));
         let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
-        assert_eq!(o.port, 9000);
+        assert_eq!(o.port, Some(9000));
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--port"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--port", "x"]).unwrap_err().contains("0 to 65535"));

@@ -44,6 +44,7 @@ use crate::{
     MonitorError, auth,
     commands::{self, MonitorContext},
     console::{ConsoleContext, Namespace},
+    env::MonitorEnv,
     session,
     transport::TcpTransport,
 };
@@ -56,8 +57,9 @@ pub const MONITOR_HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// outgoing connection may hold it; [`MonitorBuilder::start`] then fails
 /// with an error that says so, and `.port(0)` picks any free port.
 pub const MONITOR_PORT: u16 = 50101;
-/// The default TCP port of the namespace console.
-pub const CONSOLE_PORT: u16 = 50102;
+/// The default TCP port of the namespace console: [`MONITOR_PORT`] + 1, as
+/// the console's port follows the monitor's (see [`crate::env`]).
+pub const CONSOLE_PORT: u16 = MONITOR_PORT + 1;
 
 /// Sessions served at once by default; one more is refused politely.
 pub const DEFAULT_MAX_SESSIONS: usize = 16;
@@ -92,8 +94,8 @@ type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
 pub struct MonitorBuilder {
     introspect: Arc<dyn TaskIntrospect>,
     executor: Option<Arc<dyn Executor>>,
-    host: IpAddr,
-    port: u16,
+    host: Option<IpAddr>,
+    port: Option<u16>,
     tcp: bool,
     allow_remote: bool,
     unix_path: Option<PathBuf>,
@@ -113,6 +115,8 @@ pub struct MonitorBuilder {
     limits: Limits,
     auth_token: Option<String>,
     auth_delay: Duration,
+    /// Settings from the environment; `None`: read the process's at start.
+    env: Option<MonitorEnv>,
 }
 
 /// Per-session limits, shared by the server's sessions.
@@ -152,8 +156,8 @@ impl MonitorBuilder {
         Self {
             introspect,
             executor: None,
-            host: IpAddr::V4(MONITOR_HOST),
-            port: MONITOR_PORT,
+            host: None,
+            port: None,
             tcp: true,
             allow_remote: false,
             unix_path: None,
@@ -178,7 +182,17 @@ impl MonitorBuilder {
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
+            env: None,
         }
+    }
+
+    /// Takes the environment's settings from `env` instead of the
+    /// process's variables (see [`env`](crate::env) for the variables and
+    /// the precedence rule); [`MonitorEnv::default()`] ignores the
+    /// environment altogether.
+    pub fn env(mut self, env: MonitorEnv) -> Self {
+        self.env = Some(env);
+        self
     }
 
     /// The application's runtime, used to run asynchronous commands. Without
@@ -193,14 +207,14 @@ impl MonitorBuilder {
     /// set and an [`auth_token`](Self::auth_token) is given: the console
     /// can cancel tasks and send signals.
     pub fn host(mut self, host: IpAddr) -> Self {
-        self.host = host;
+        self.host = Some(host);
         self
     }
 
-    /// The TCP port (default 50101; 0 picks any free port, see
-    /// [`Monitor::tcp_addr`]).
+    /// The TCP port (default `MONITOR_PORT` from the environment, else
+    /// 50101; 0 picks any free port, see [`Monitor::tcp_addr`]).
     pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
+        self.port = Some(port);
         self
     }
 
@@ -252,8 +266,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// The console's TCP port (default 50102, or any free port when the
-    /// monitor's port is 0; see [`Monitor::console_addr`]).
+    /// The console's TCP port (default `MONITOR_CONSOLE_PORT`, else the
+    /// monitor's port + 1 — 50102 — or any free port when the monitor's
+    /// port is 0; see [`Monitor::console_addr`]).
     pub fn console_port(mut self, port: u16) -> Self {
         self.console_port = Some(port);
         self
@@ -384,7 +399,17 @@ impl MonitorBuilder {
     /// bound (port in use, permission denied, bad socket path), when a
     /// setting is invalid, or when the thread cannot be spawned.
     pub fn start(mut self) -> Result<Monitor, MonitorError> {
+        let env = match self.env.take() {
+            Some(env) => env,
+            None => MonitorEnv::from_process()?,
+        };
+        if !env.enabled {
+            return Ok(Monitor::disabled());
+        }
+        self.apply_env(env)?;
         self.validate()?;
+        let host = self.host.unwrap_or(IpAddr::V4(MONITOR_HOST));
+        let port = self.port.unwrap_or(MONITOR_PORT);
         let console = match self.namespace.take() {
             Some(namespace) => {
                 let namespace = Arc::new(namespace);
@@ -410,7 +435,7 @@ impl MonitorBuilder {
             .collect();
         let mut tcp_addr = None;
         if self.tcp {
-            let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
+            let tcp = TcpTransport::bind(SocketAddr::new(host, port))?;
             tcp_addr = Some(tcp.local_addr());
             transports.push((Arc::new(tcp), Service::Monitor));
         }
@@ -425,11 +450,11 @@ impl MonitorBuilder {
                     .map(|transport| (transport, Service::Console)),
             );
             if self.tcp && self.console_enabled {
-                // Port 0 for the monitor means "don't collide with anything":
-                // the console follows suit unless told otherwise.
-                let default_port = if self.port == 0 { 0 } else { CONSOLE_PORT };
-                let port = self.console_port.unwrap_or(default_port);
-                let tcp = TcpTransport::bind(SocketAddr::new(self.host, port))?;
+                let port = match self.console_port {
+                    Some(port) => port,
+                    None => console_port_after(port)?,
+                };
+                let tcp = TcpTransport::bind(SocketAddr::new(host, port))?;
                 console_addr = Some(tcp.local_addr());
                 transports.push((Arc::new(tcp), Service::Console));
             }
@@ -477,24 +502,52 @@ impl MonitorBuilder {
         })
     }
 
+    /// Fills what the code left unset from the environment (issue 20's
+    /// precedence: code, then environment, then defaults).
+    fn apply_env(&mut self, env: MonitorEnv) -> Result<(), MonitorError> {
+        if self.host.is_none()
+            && let Some(host) = env.host
+        {
+            self.host = Some(host);
+            // The operator asked for this address; a non-loopback one still
+            // needs a token (checked in `validate`).
+            self.allow_remote = true;
+        }
+        self.port = self.port.or(env.port);
+        if self.unix_path.is_none() {
+            self.unix_path = env.unix;
+        }
+        if self.auth_token.is_none()
+            && let Some(token) = env.token
+        {
+            // Named here, as the token's value must never be shown.
+            auth::check_token(&token, self.limits.max_line)
+                .map_err(|err| MonitorError::Config(format!("MONITOR_TOKEN: {err}")))?;
+            self.auth_token = Some(token);
+        }
+        self.console_port = self.console_port.or(env.console_port);
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), MonitorError> {
+        let host = self.host.unwrap_or(IpAddr::V4(MONITOR_HOST));
         // `is_loopback` is false for IPv4-mapped addresses such as
         // ::ffff:127.0.0.1, which then need a token too: erring on the side
         // of asking is the safe way round.
-        if self.tcp && !self.host.is_loopback() {
+        if self.tcp && !host.is_loopback() {
             if !self.allow_remote {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {}: the console can cancel \
                      tasks and signal the process; use 127.0.0.1 (the default), or call \
                      .allow_remote(true) and .auth_token(TOKEN) if the network is trusted",
-                    self.host
+                    host
                 )));
             }
             if self.auth_token.is_none() {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {} without an auth token: \
                      call .auth_token(TOKEN) as well as .allow_remote(true)",
-                    self.host
+                    host
                 )));
             }
         }
@@ -566,6 +619,22 @@ impl MonitorBuilder {
             install(&mut dispatcher);
         }
         Ok(dispatcher)
+    }
+}
+
+/// The console's port when none is set: the monitor's + 1, so that
+/// processes given ports two apart never collide; any free port when the
+/// monitor's is 0.
+fn console_port_after(port: u16) -> Result<u16, MonitorError> {
+    match port {
+        0 => Ok(0),
+        _ => port.checked_add(1).ok_or_else(|| {
+            MonitorError::Config(
+                "the monitor's port is 65535, which leaves no next port for the console: set \
+                 MONITOR_CONSOLE_PORT or .console_port(..)"
+                    .into(),
+            )
+        }),
     }
 }
 
@@ -675,6 +744,19 @@ impl fmt::Debug for Monitor {
 }
 
 impl Monitor {
+    /// What `start` returns when `MONITOR=off`: nothing listens, and
+    /// [`is_closed`](Self::is_closed) is true from the start.
+    fn disabled() -> Self {
+        Self {
+            tcp_addr: None,
+            unix_path: None,
+            console_addr: None,
+            console_unix_path: None,
+            stop: None,
+            thread: None,
+        }
+    }
+
     /// The TCP address actually bound (with the real port when port 0 was
     /// asked for); `None` when TCP is off.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
@@ -696,7 +778,8 @@ impl Monitor {
         self.console_unix_path.as_deref()
     }
 
-    /// `true` once [`close`](Monitor::close) has run.
+    /// `true` once [`close`](Monitor::close) has run, and for a monitor the
+    /// environment switched off (`MONITOR=off`).
     pub fn is_closed(&self) -> bool {
         self.thread.is_none()
     }

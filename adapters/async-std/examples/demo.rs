@@ -27,8 +27,8 @@ fn main() {
                 .spawn(sleep(Duration::from_millis(10)));
         }
     };
-    let monitor = monitor_async_std::monitor_builder()
-        .port(options.port)
+    let monitor = options
+        .configure(monitor_async_std::monitor_builder())
         .namespace(state.namespace(spawn_short))
         .start();
     demo_support::serve("async-std", monitor, echo, options);

@@ -27,8 +27,8 @@ fn main() {
                 .detach();
         }
     };
-    let monitor = monitor_smol::monitor_builder()
-        .port(options.port)
+    let monitor = options
+        .configure(monitor_smol::monitor_builder())
         .namespace(state.namespace(spawn_short))
         .start();
     demo_support::serve("smol", monitor, echo, options);

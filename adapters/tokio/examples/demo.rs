@@ -29,8 +29,8 @@ async fn main() {
                 .spawn(tokio::time::sleep(Duration::from_millis(10)));
         }
     };
-    let monitor = monitor_tokio::monitor_builder(Handle::current())
-        .port(options.port)
+    let monitor = options
+        .configure(monitor_tokio::monitor_builder(Handle::current()))
         .namespace(state.namespace(spawn_short))
         .start();
     // The tour connects like a user would, with blocking I/O: off the
