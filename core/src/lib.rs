@@ -50,7 +50,9 @@ pub mod transport;
 pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};
-pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
+pub use introspect::{
+    CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame, UntrackedTasks,
+};
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
 pub use task::{

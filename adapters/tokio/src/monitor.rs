@@ -76,6 +76,13 @@ pub fn stats_command(handle: Handle) -> Command<MonitorContext> {
                 out.line(json);
             } else {
                 out.write(stats.to_string());
+                out.line(format!(
+                    "tracked tasks      {}",
+                    ctx.introspect().live_count()
+                ));
+                if let Some(untracked) = ctx.introspect().untracked() {
+                    out.line(monitor_server::commands::untracked_note(&untracked));
+                }
             }
             Ok(())
         })

@@ -213,11 +213,27 @@ fn ps() -> Command<MonitorContext> {
                     matching - ids.len()
                 );
             }
+            if let Some(untracked) = ctx.introspect.untracked() {
+                out.line(untracked_note(&untracked));
+            }
             if !ids.is_empty() {
                 out.stream(table_stream(ctx, ids, layout));
             }
             Ok(())
         })
+}
+
+/// `ps` and `stats` on work the monitor does not see: how much, and how to
+/// see it.
+pub fn untracked_note(untracked: &monitor_core::UntrackedTasks) -> String {
+    let (count, plural) = match untracked.count {
+        1 => (1, " is"),
+        n => (n, "s are"),
+    };
+    format!(
+        "({count} more task{plural} alive on the runtime but not tracked: {})",
+        untracked.how_to_see
+    )
 }
 
 /// The width a table is laid out for: the session's, or unbounded with
