@@ -375,11 +375,19 @@ fn serialize_duration<S: Serializer>(value: &Duration, serializer: S) -> Result<
     serializer.serialize_str(&format_duration(*value))
 }
 
-/// `2s`, `500ms`, `1.5s`: how durations are shown back to people.
+/// `2s`, `500ms`, `1m30s`, `1h`: how durations are shown back to people.
 pub(crate) fn format_duration(value: Duration) -> String {
     if value.subsec_nanos() == 0 {
-        format!("{}s", value.as_secs())
-    } else if value.as_nanos() % 1_000_000 == 0 && value.as_secs() == 0 {
+        let secs = value.as_secs();
+        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let mut text = String::new();
+        for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+            if n > 0 {
+                text.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if text.is_empty() { "0s".into() } else { text }
+    } else if value.as_secs() == 0 && value.subsec_nanos() % 1_000_000 == 0 {
         format!("{}ms", value.as_millis())
     } else {
         format!("{:.3}s", value.as_secs_f64())
@@ -812,6 +820,8 @@ mod tests {
     #[test]
     fn shown_durations() {
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.500s");
     }

@@ -315,6 +315,16 @@ impl Schedule {
             Request(Control),
             Due,
         }
+        /// Clears the progress however the loop ends, cancellation included.
+        struct Stopped<'a>(&'a Schedule);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                let mut progress = lock(&self.0.progress);
+                progress.next_run = None;
+                progress.running_since = None;
+            }
+        }
+        let _stopped = Stopped(&self);
         let mut next = Instant::now() + self.every;
         loop {
             let paused = self.paused.load(Ordering::SeqCst);
@@ -365,7 +375,6 @@ impl Schedule {
                 }
             }
         }
-        lock(&self.progress).next_run = None;
     }
 
     /// One run as a child task; `false` when the app is shutting down.
