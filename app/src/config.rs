@@ -418,35 +418,53 @@ fn section_of(text: &str, line: usize) -> (Option<String>, bool) {
 }
 
 /// Turns toml's error into one line that says where and what: serde says
-/// "field", people editing the file say "key" (or "section" at the top).
+/// "field", people editing the file say "key" (or "section" at the top),
+/// and a value error gets the key it is about.
 fn describe_toml_error(
     text: &str,
     span: Option<Range<usize>>,
     message: &str,
 ) -> (Option<usize>, String) {
-    let message = message.trim().replace('\n', " ");
+    let message = message
+        .trim()
+        .replace('\n', " ")
+        .replace("expected u16", "expected a port number (0 to 65535)")
+        .replace("expected a map", "expected a table")
+        .replace("missing field", "missing key");
     let Some(span) = span else {
         return (None, message);
     };
     let line = line_at(text, span.start);
     let (section, on_header) = section_of(text, line);
+    let header_path = section
+        .as_deref()
+        .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+        .unwrap_or_default();
+    let first_component = header_path.split('.').next().unwrap_or_default();
     let message = match message.strip_prefix("unknown field") {
-        Some(rest) if on_header && section.as_deref().is_some_and(is_top_level_header) => {
+        Some(rest) if on_header && rest.starts_with(&format!(" `{first_component}`")) => {
             format!("unknown section{rest}")
         }
         Some(rest) => format!("unknown key{rest}"),
         None => message,
     };
-    let message = match section {
-        Some(section) if !on_header => format!("in {section}: {message}"),
-        _ => message,
+    if message.starts_with("unknown section") {
+        return (Some(line), message);
+    }
+    let key = (!on_header)
+        .then(|| text.lines().nth(line - 1))
+        .flatten()
+        .and_then(|l| l.split_once('='))
+        .map(|(key, _)| key.trim().trim_matches('"').to_owned())
+        .filter(|key| !key.is_empty() && !message.contains(&format!("`{key}`")));
+    let message = match (section, key) {
+        (Some(section), Some(key)) => format!("in {section}, key `{key}`: {message}"),
+        (Some(section), None) if on_header => format!("{section}: {message}"),
+        (Some(section), None) => format!("in {section}: {message}"),
+        (None, Some(key)) => format!("key `{key}`: {message}"),
+        (None, None) => message,
     };
     (Some(line), message)
-}
-
-/// `[foo]` rather than `[schedule.tick]`: a misnamed top-level section.
-fn is_top_level_header(header: &str) -> bool {
-    !header.trim_matches(|c| c == '[' || c == ']').contains('.')
 }
 
 // ---------------------------------------------------------------------------

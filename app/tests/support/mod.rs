@@ -10,7 +10,9 @@ use std::{
     time::Duration,
 };
 
-use futures_lite::{AsyncBufReadExt as _, AsyncWriteExt as _, FutureExt as _, io::BufReader as AsyncBufReader};
+use futures_lite::{
+    AsyncBufReadExt as _, AsyncWriteExt as _, FutureExt as _, io::BufReader as AsyncBufReader,
+};
 use monitor_app::{App, AppContext, AppError, Config, Connection, RunOutcome, Running};
 use monitor_core::{
     MonitorBuilder, Spawner, TaskIntrospect as _, TaskRegistry, TaskState, client::ConsoleClient,
@@ -62,30 +64,39 @@ pub fn test_app(events: async_channel::Sender<Event>) -> App {
         .scheduler("t.slow", |_ctx: AppContext, _name: String| {
             std::future::pending::<()>()
         })
-        .listener("t.hear", move |_ctx: AppContext, signal: String, message: String| {
-            let heard = heard.clone();
-            async move {
-                let _ = heard.send(Event::Heard { signal, message }).await;
-            }
-        })
+        .listener(
+            "t.hear",
+            move |_ctx: AppContext, signal: String, message: String| {
+                let heard = heard.clone();
+                async move {
+                    let _ = heard.send(Event::Heard { signal, message }).await;
+                }
+            },
+        )
         .listener("t.fail", |_ctx: AppContext, _s: String, _m: String| async {
             Err::<(), _>("listener refused the message")
         })
-        .listener("t.panic", |_ctx: AppContext, _s: String, m: String| async move {
-            if !m.is_empty() {
-                panic!("listener exploded on {m}");
-            }
-        })
+        .listener(
+            "t.panic",
+            |_ctx: AppContext, _s: String, m: String| async move {
+                if !m.is_empty() {
+                    panic!("listener exploded on {m}");
+                }
+            },
+        )
         .protocol("t.echo", echo)
         .protocol("t.stuck", |_ctx: AppContext, conn: Connection| async move {
             // Ignores shutdown: only cancellation ends it.
             let _conn = conn;
             std::future::pending::<()>().await;
         })
-        .protocol("t.polite", |ctx: AppContext, mut conn: Connection| async move {
-            ctx.stopping().await;
-            conn.write_all(b"bye\n").await
-        })
+        .protocol(
+            "t.polite",
+            |ctx: AppContext, mut conn: Connection| async move {
+                ctx.stopping().await;
+                conn.write_all(b"bye\n").await
+            },
+        )
         .factory(
             "t.factory",
             |_ctx: AppContext, _name: String, address: String, port: u16| async move {
@@ -181,9 +192,17 @@ pub fn schedules_fire(rt: &dyn TestRuntime) {
     let run = TaskRegistry::global()
         .terminated()
         .into_iter()
-        .find(|t| t.name.as_deref().is_some_and(|n| n.starts_with("schedule:fast run ")))
+        .find(|t| {
+            t.name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("schedule:fast run "))
+        })
         .expect("runs are tasks of their own");
-    assert_eq!(run.parent, Some(parent.id), "a run is a child of its schedule");
+    assert_eq!(
+        run.parent,
+        Some(parent.id),
+        "a run is a child of its schedule"
+    );
 
     let status = running.status();
     let fast = status.schedules.iter().find(|s| s.name == "fast").unwrap();
@@ -191,18 +210,29 @@ pub fn schedules_fire(rt: &dyn TestRuntime) {
     assert_eq!(fast.every, "20ms");
     let broken = loop {
         let status = running.status();
-        let broken = status.schedules.iter().find(|s| s.name == "broken").unwrap().clone();
+        let broken = status
+            .schedules
+            .iter()
+            .find(|s| s.name == "broken")
+            .unwrap()
+            .clone();
         if broken.runs >= 2 && broken.last_outcome.is_some() {
             break broken;
         }
-        within("a failing run", async_io::Timer::after(Duration::from_millis(20)));
+        within(
+            "a failing run",
+            async_io::Timer::after(Duration::from_millis(20)),
+        );
     };
     assert_eq!(
         broken.last_outcome,
         Some(RunOutcome::Failed("scheduler says no".into()))
     );
     assert!(broken.failures >= 1);
-    assert!(task_named("schedule:broken").is_some(), "a failing run does not stop the schedule");
+    assert!(
+        task_named("schedule:broken").is_some(),
+        "a failing run does not stop the schedule"
+    );
 
     let mut console = console(&running);
     assert_eq!(
@@ -214,7 +244,13 @@ pub fn schedules_fire(rt: &dyn TestRuntime) {
     assert!(fast.paused);
     // A run already under way when pausing may still report; then nothing.
     while heard.try_recv().is_ok() {}
-    let paused_runs = running.status().schedules.iter().find(|s| s.name == "fast").unwrap().runs;
+    let paused_runs = running
+        .status()
+        .schedules
+        .iter()
+        .find(|s| s.name == "fast")
+        .unwrap()
+        .runs;
     assert_eq!(
         console.command("schedule run fast").unwrap(),
         "schedule fast: run requested\n"
@@ -223,7 +259,13 @@ pub fn schedules_fire(rt: &dyn TestRuntime) {
         within("a run on request", heard.recv()).unwrap(),
         Event::Ran("fast".into())
     );
-    let after = running.status().schedules.iter().find(|s| s.name == "fast").unwrap().runs;
+    let after = running
+        .status()
+        .schedules
+        .iter()
+        .find(|s| s.name == "fast")
+        .unwrap()
+        .runs;
     assert_eq!(after, paused_runs + 1, "paused: only the requested run");
     assert_eq!(
         console.command("schedule resume fast").unwrap(),
@@ -231,12 +273,21 @@ pub fn schedules_fire(rt: &dyn TestRuntime) {
     );
     within("runs after resume", heard.recv()).unwrap();
     let reply = console.command("schedule run nope").unwrap();
-    assert!(reply.contains("no schedule named `nope`; schedules: broken, fast"), "{reply}");
+    assert!(
+        reply.contains("no schedule named `nope`; schedules: broken, fast"),
+        "{reply}"
+    );
     let reply = console.command("schedule stop fast").unwrap();
-    assert!(reply.contains("unknown action `stop`; expected run, pause or resume"), "{reply}");
+    assert!(
+        reply.contains("unknown action `stop`; expected run, pause or resume"),
+        "{reply}"
+    );
 
     within("shutdown", running.shutdown(Duration::from_secs(5)));
-    assert!(task_named("schedule:fast").is_none(), "the schedule stops at shutdown");
+    assert!(
+        task_named("schedule:fast").is_none(),
+        "the schedule stops at shutdown"
+    );
 }
 
 /// A `protocol =` server echoes over TCP, each connection a task named with
@@ -276,7 +327,10 @@ pub fn tcp_echo(rt: &dyn TestRuntime) {
         if !ended.is_empty() {
             break ended;
         }
-        within("the connection task ends", async_io::Timer::after(Duration::from_millis(10)));
+        within(
+            "the connection task ends",
+            async_io::Timer::after(Duration::from_millis(10)),
+        );
     };
     assert_eq!(ended[0].state, TaskState::Completed);
 
@@ -287,8 +341,16 @@ pub fn tcp_echo(rt: &dyn TestRuntime) {
     assert_eq!(read_line(&mut reader), "ping\n");
     drop(reader);
     drop(stream);
-    while running.status().servers.iter().any(|s| s.live_connections > 0) {
-        within("the connection closes", async_io::Timer::after(Duration::from_millis(5)));
+    while running
+        .status()
+        .servers
+        .iter()
+        .any(|s| s.live_connections > 0)
+    {
+        within(
+            "the connection closes",
+            async_io::Timer::after(Duration::from_millis(5)),
+        );
     }
 
     let report = within("shutdown", running.shutdown(Duration::from_secs(5)));
@@ -324,7 +386,11 @@ pub fn emit_reaches_listeners(rt: &dyn TestRuntime) {
     assert_eq!(outcomes[0], ("ears", "t.hear", &RunOutcome::Ok));
     assert_eq!(
         outcomes[1],
-        ("ears", "t.fail", &RunOutcome::Failed("listener refused the message".into()))
+        (
+            "ears",
+            "t.fail",
+            &RunOutcome::Failed("listener refused the message".into())
+        )
     );
     assert!(
         matches!(outcomes[2], ("ears", "t.panic", RunOutcome::Panicked(m)) if m.contains("listener exploded on BOOM!")),
@@ -344,7 +410,10 @@ pub fn emit_reaches_listeners(rt: &dyn TestRuntime) {
         .terminated()
         .into_iter()
         .any(|t| t.name.as_deref() == Some("listen:ears/boom") && t.state == TaskState::Panicked);
-    assert!(panicked, "the panicking delivery is recorded as a panicked task");
+    assert!(
+        panicked,
+        "the panicking delivery is recorded as a panicked task"
+    );
 
     let status = running.status();
     let boom = status.signals.iter().find(|s| s.signal == "boom").unwrap();
@@ -355,10 +424,17 @@ pub fn emit_reaches_listeners(rt: &dyn TestRuntime) {
     let again = within("emit again", running.signals().emit("quiet", "psst"));
     assert_eq!(again.deliveries.len(), 1);
     assert!(again.deliveries[0].outcome.is_ok());
-    assert!(within("emit unheard", running.signals().emit("nobody", "x")).deliveries.is_empty());
+    assert!(
+        within("emit unheard", running.signals().emit("nobody", "x"))
+            .deliveries
+            .is_empty()
+    );
 
     within("shutdown", running.shutdown(Duration::from_secs(5)));
-    let refused = within("emit after shutdown", running.signals().emit("quiet", "late"));
+    let refused = within(
+        "emit after shutdown",
+        running.signals().emit("quiet", "late"),
+    );
     assert_eq!(refused.deliveries[0].outcome, RunOutcome::Refused);
 }
 
@@ -384,7 +460,10 @@ pub fn graceful_shutdown(rt: &dyn TestRuntime) {
     let polite_name = format!("server:polite/{}", polite_stream.local_addr().unwrap());
     for name in [&stuck_name, &polite_name, &"schedule:slow run 1".to_owned()] {
         while task_named(name).is_none() {
-            within("the task starts", async_io::Timer::after(Duration::from_millis(5)));
+            within(
+                "the task starts",
+                async_io::Timer::after(Duration::from_millis(5)),
+            );
         }
     }
 
@@ -394,7 +473,11 @@ pub fn graceful_shutdown(rt: &dyn TestRuntime) {
     assert!(cancelled.contains(&"schedule:slow run 1"), "{report}");
     assert!(!cancelled.contains(&polite_name.as_str()), "{report}");
     assert!(report.stuck.is_empty(), "{report}");
-    assert_eq!(read_line(&mut polite_reader), "bye\n", "the polite protocol saw the stop");
+    assert_eq!(
+        read_line(&mut polite_reader),
+        "bye\n",
+        "the polite protocol saw the stop"
+    );
     assert!(report.took >= Duration::from_millis(300));
 
     let status = running.status();
@@ -409,7 +492,9 @@ pub fn graceful_shutdown(rt: &dyn TestRuntime) {
     let tasks: serde_json::Value = serde_json::from_str(reply.trim()).unwrap();
     assert_eq!(tasks[0]["name"], stuck_name.as_str(), "{reply}");
     assert_eq!(tasks[0]["state"], "cancelled", "{reply}");
-    let reply = console.command("ps-terminated --filter server:polite/").unwrap();
+    let reply = console
+        .command("ps-terminated --filter server:polite/")
+        .unwrap();
     assert!(reply.contains("completed"), "{reply}");
 }
 
@@ -431,15 +516,24 @@ pub fn monitor_commands(rt: &dyn TestRuntime) {
     let mut console = console(&running);
     let text = console.command("app").unwrap();
     assert!(text.contains("config    test.toml"), "{text}");
-    assert!(text.contains("hourly") && text.contains("every 1h"), "{text}");
+    assert!(
+        text.contains("hourly") && text.contains("every 1h"),
+        "{text}"
+    );
     assert!(text.contains("never ran"), "{text}");
     assert!(text.contains("protocol t.echo"), "{text}");
     assert!(text.contains("ears:t.hear"), "{text}");
 
     let reply = console.command("emit boom \"two words\"").unwrap();
-    assert!(reply.starts_with("boom delivered to 2 listener(s)"), "{reply}");
+    assert!(
+        reply.starts_with("boom delivered to 2 listener(s)"),
+        "{reply}"
+    );
     assert!(reply.contains("t.hear: ok"), "{reply}");
-    assert!(reply.contains("t.panic: panicked: listener exploded on two words"), "{reply}");
+    assert!(
+        reply.contains("t.panic: panicked: listener exploded on two words"),
+        "{reply}"
+    );
     assert_eq!(
         within("the listener", heard.recv()).unwrap(),
         Event::Heard {
@@ -508,7 +602,10 @@ pub fn port_in_use_starts_nothing(rt: &dyn TestRuntime) {
         )),
         "{message}"
     );
-    assert!(message.contains("another process holds this port"), "{message}");
+    assert!(
+        message.contains("another process holds this port"),
+        "{message}"
+    );
     assert!(task_named(&format!("schedule:{unique}")).is_none());
     std::net::TcpListener::bind(("127.0.0.1", free_port))
         .expect("the server bound before the failure released its port");
