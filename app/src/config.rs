@@ -387,7 +387,7 @@ pub(crate) fn format_duration(value: Duration) -> String {
             }
         }
         if text.is_empty() { "0s".into() } else { text }
-    } else if value.as_secs() == 0 && value.subsec_nanos() % 1_000_000 == 0 {
+    } else if value.as_secs() == 0 && value.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", value.as_millis())
     } else {
         format!("{:.3}s", value.as_secs_f64())

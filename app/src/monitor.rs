@@ -364,7 +364,7 @@ fn emit_command(ctx: AppContext) -> Command<MonitorContext> {
             async move {
                 let signals = ctx.signals();
                 let known = signals.names();
-                if !known.iter().any(|s| *s == signal) {
+                if !known.contains(&signal) {
                     return Err(CommandError::new(format!(
                         "no listener subscribes to `{signal}`; subscribed signals: {}",
                         if known.is_empty() {

@@ -711,7 +711,7 @@ impl Running {
         let started = Instant::now();
         self.ctx.shared.stop.close();
         let tracker = &self.ctx.shared.tracker;
-        tracker.close();
+        let watched = tracker.close();
         let mut report = ShutdownReport::default();
         if !tracker.wait(grace).await {
             let registry = self.ctx.spawner().registry();
@@ -731,6 +731,7 @@ impl Running {
                 report.stuck = tracker.live();
             }
         }
+        tracker.settle(&watched, Duration::from_secs(1)).await;
         report.took = started.elapsed();
         report
     }

@@ -10,7 +10,7 @@ use std::{
 
 use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt as _;
-use monitor_core::{JoinHandle, Spawner, TaskId};
+use monitor_core::{JoinHandle, Spawner, TaskId, TaskIntrospect as _};
 
 #[derive(Default)]
 struct Live {
@@ -95,9 +95,31 @@ impl Tracker {
         Some(handle)
     }
 
-    /// Refuses new tasks from now on.
-    pub(crate) fn close(&self) {
+    /// Refuses new tasks from now on; returns the tasks live now.
+    pub(crate) fn close(&self) -> Vec<TaskId> {
         lock(&self.open).take();
+        self.live()
+    }
+
+    /// Waits (at most `timeout`) until the registry has retired `tasks`.
+    ///
+    /// A task's guard is dropped inside its last poll, just before the
+    /// wrapper records how it ended, so [`Tracker::wait`] can return a few
+    /// microseconds before `ps` stops listing the task. The registry offers
+    /// nothing to await, hence the short polling; it normally ends on the
+    /// first check.
+    pub(crate) async fn settle(&self, tasks: &[TaskId], timeout: Duration) {
+        let registry = self.spawner.registry();
+        let deadline = std::time::Instant::now() + timeout;
+        for &id in tasks {
+            while registry
+                .task(id)
+                .is_some_and(|task| !task.state.is_terminal())
+                && std::time::Instant::now() < deadline
+            {
+                async_io::Timer::after(Duration::from_micros(200)).await;
+            }
+        }
     }
 
     /// The tasks still running.
