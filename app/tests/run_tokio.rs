@@ -1,8 +1,8 @@
-//! The app scenarios on tokio (a multi-thread runtime, 2 workers).
+//! The app scenarios on tokio: a multi-thread runtime (2 workers) of its
+//! own per test, so a slow test — a panic printing its backtrace — never
+//! holds up another test's tasks.
 
 mod support;
-
-use std::sync::OnceLock;
 
 use monitor_core::{MonitorBuilder, Spawner, TaskRegistry};
 use monitor_tokio::TokioExecutor;
@@ -24,13 +24,13 @@ impl support::TestRuntime for Tokio {
 }
 
 fn tokio() -> Tokio {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    Tokio(RUNTIME.get_or_init(|| {
+    // Leaked: the workers live until the test process ends.
+    Tokio(Box::leak(Box::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
-            .unwrap()
-    }))
+            .unwrap(),
+    )))
 }
 
 scenarios!(tokio());

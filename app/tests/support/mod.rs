@@ -467,7 +467,7 @@ pub fn graceful_shutdown(rt: &dyn TestRuntime) {
         }
     }
 
-    let report = within("shutdown", running.shutdown(Duration::from_millis(300)));
+    let report = within("shutdown", running.shutdown(Duration::from_secs(1)));
     let cancelled: Vec<&str> = report.cancelled.iter().map(|(_, n)| n.as_str()).collect();
     assert!(cancelled.contains(&stuck_name.as_str()), "{report}");
     assert!(cancelled.contains(&"schedule:slow run 1"), "{report}");
@@ -478,7 +478,7 @@ pub fn graceful_shutdown(rt: &dyn TestRuntime) {
         "bye\n",
         "the polite protocol saw the stop"
     );
-    assert!(report.took >= Duration::from_millis(300));
+    assert!(report.took >= Duration::from_secs(1));
 
     let status = running.status();
     assert!(status.stopping);
@@ -625,6 +625,58 @@ pub fn port_in_use_starts_nothing(rt: &dyn TestRuntime) {
     drop(taken);
 }
 
+/// A server on a Unix socket echoes too, and removes its socket file when
+/// it stops.
+pub fn unix_echo(rt: &dyn TestRuntime) {
+    let (events, _heard) = async_channel::unbounded();
+    let app = test_app(events);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    let running = start(
+        rt,
+        &app,
+        &format!(
+            "[server.sock]\nprotocol = \"t.echo\"\nunix = \"{}\"\n{MONITOR}",
+            path.display()
+        ),
+    )
+    .unwrap();
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream.set_read_timeout(Some(SOON)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    stream.write_all(b"over unix\n").unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "over unix\n");
+    assert_eq!(
+        running.status().servers[0].address,
+        format!("unix:{}", path.display())
+    );
+    drop(reader);
+    drop(stream);
+    within("shutdown", running.shutdown(Duration::from_secs(5)));
+    assert!(!path.exists(), "the socket file is removed");
+}
+
+/// `[monitor] token_env` naming an unset variable stops the start with a
+/// message saying so.
+pub fn token_env_must_be_set(rt: &dyn TestRuntime) {
+    let (events, _heard) = async_channel::unbounded();
+    let app = test_app(events);
+    let err = start(
+        rt,
+        &app,
+        "[monitor]\nport = 0\ntoken_env = \"MONITOR_APP_TEST_SURELY_UNSET\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "monitor: [monitor] token_env = \"MONITOR_APP_TEST_SURELY_UNSET\" but the environment \
+         variable MONITOR_APP_TEST_SURELY_UNSET is not set (or not UTF-8); export it, or remove \
+         token_env to run without a token"
+    );
+}
+
 /// Every scenario, for a runtime, as one `#[test]` each.
 #[macro_export]
 macro_rules! scenarios {
@@ -648,6 +700,14 @@ macro_rules! scenarios {
         #[test]
         fn monitor_commands() {
             support::monitor_commands(&$runtime);
+        }
+        #[test]
+        fn unix_echo() {
+            support::unix_echo(&$runtime);
+        }
+        #[test]
+        fn token_env_must_be_set() {
+            support::token_env_must_be_set(&$runtime);
         }
         #[test]
         fn port_in_use_starts_nothing() {
