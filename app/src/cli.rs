@@ -4,7 +4,8 @@ use std::{ffi::OsString, fmt::Write as _, io::Write, path::PathBuf, process::Exi
 
 use async_signal::{Signal, Signals as ProcessSignals};
 use futures_lite::StreamExt as _;
-use monitor_core::{MonitorBuilder, Spawner};
+use monitor_core::Spawner;
+use monitor_server::MonitorBuilder;
 
 use crate::{
     App, AppContext, AppError, Config, ConfigSource,
@@ -305,10 +306,10 @@ fn plan(config: &Config) -> String {
         let host = m.host.map_or("127.0.0.1".to_owned(), |h| h.to_string());
         let port = m
             .port
-            .map_or(monitor_core::MONITOR_PORT.to_string(), |p| p.to_string());
+            .map_or(monitor_server::MONITOR_PORT.to_string(), |p| p.to_string());
         let console = m
             .console_port
-            .map_or(monitor_core::CONSOLE_PORT.to_string(), |p| p.to_string());
+            .map_or(monitor_server::CONSOLE_PORT.to_string(), |p| p.to_string());
         let mut line = format!("monitor   {host}:{port}, console port {console}");
         if let Some(path) = &m.unix_socket {
             let _ = write!(line, ", unix {}", path.display());

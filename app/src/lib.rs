@@ -62,7 +62,7 @@ pub use runner::{AppContext, AppError, RunOutcome, Running, ShutdownReport};
 pub use signals::{Delivery, Emitted, Signals};
 
 use functions::Functions;
-use monitor_core::console::Namespace;
+use monitor_server::console::Namespace;
 
 /// Adds entries to the console namespace next to `config` and `app`.
 type NamespaceHook = Arc<dyn Fn(Namespace, &AppContext) -> Namespace + Send + Sync>;

@@ -4,12 +4,8 @@
 
 use std::{fmt, sync::atomic::Ordering, time::Instant};
 
-use monitor_core::{
-    MonitorBuilder,
-    commands::MonitorContext,
-    console::Namespace,
-    dispatch::{Arg, Args, Command, CommandError},
-};
+use monitor_core::dispatch::{Arg, Args, Command, CommandError};
+use monitor_server::{MonitorBuilder, commands::MonitorContext, console::Namespace};
 use serde::Serialize;
 
 use crate::{

@@ -15,9 +15,8 @@ use std::{
 
 use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt as _;
-use monitor_core::{
-    JoinError, JoinHandle, Monitor, MonitorBuilder, Spawner, TaskId, TaskIntrospect as _,
-};
+use monitor_core::{JoinError, JoinHandle, Spawner, TaskId, TaskIntrospect as _};
+use monitor_server::{Monitor, MonitorBuilder};
 use serde::Serialize;
 
 use crate::{

@@ -13,8 +13,9 @@ use std::{
     time::Duration,
 };
 
+use demo_support::client::ConsoleClient;
 use monitor_app::{App, AppContext, Connection};
-use monitor_core::{Spawner, TaskIntrospect as _, TaskRegistry, TaskState, client::ConsoleClient};
+use monitor_core::{Spawner, TaskIntrospect as _, TaskRegistry, TaskState};
 use monitor_tokio::TokioExecutor;
 
 /// Hands what `run` prints to the test, line by line.

@@ -6,7 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use monitor_core::{MonitorBuilder, Spawner, TaskRegistry};
+use monitor_core::{Spawner, TaskRegistry};
+use monitor_server::MonitorBuilder;
 use monitor_smol::SmolExecutor;
 
 struct Smol(Arc<smol::Executor<'static>>);

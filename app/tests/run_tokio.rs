@@ -4,7 +4,8 @@
 
 mod support;
 
-use monitor_core::{MonitorBuilder, Spawner, TaskRegistry};
+use monitor_core::{Spawner, TaskRegistry};
+use monitor_server::MonitorBuilder;
 use monitor_tokio::TokioExecutor;
 use tokio::runtime::Runtime;
 

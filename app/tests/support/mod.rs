@@ -10,13 +10,13 @@ use std::{
     time::Duration,
 };
 
+use demo_support::client::ConsoleClient;
 use futures_lite::{
     AsyncBufReadExt as _, AsyncWriteExt as _, FutureExt as _, io::BufReader as AsyncBufReader,
 };
 use monitor_app::{App, AppContext, AppError, Config, Connection, RunOutcome, Running};
-use monitor_core::{
-    MonitorBuilder, Spawner, TaskIntrospect as _, TaskRegistry, TaskState, client::ConsoleClient,
-};
+use monitor_core::{Spawner, TaskIntrospect as _, TaskRegistry, TaskState};
+use monitor_server::MonitorBuilder;
 
 /// What a runtime gives the app.
 pub trait TestRuntime {
