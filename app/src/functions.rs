@@ -145,6 +145,16 @@ impl Listener {
         }
     }
 
+    /// Removes a Unix socket's file, so the path can be bound again.
+    pub(crate) fn remove_socket_file(&self) {
+        if let Listener::Unix(l) = self
+            && let Ok(addr) = l.get_ref().local_addr()
+            && let Some(path) = addr.as_pathname()
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     pub(crate) async fn accept(&self) -> io::Result<Connection> {
         match self {
             Listener::Tcp(l) => {

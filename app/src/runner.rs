@@ -467,11 +467,18 @@ async fn accept_loop(
     }
     // Dropping the listener here closes the socket: no new connections.
     state.accepting.store(false, Ordering::SeqCst);
-    if let Listener::Unix(l) = &listener
-        && let Ok(addr) = l.get_ref().local_addr()
-        && let Some(path) = addr.as_pathname()
-    {
-        let _ = std::fs::remove_file(path);
+    listener.remove_socket_file();
+}
+
+/// Servers bound during start-up. If start-up fails, dropping this closes
+/// their sockets and removes the Unix socket files, so nothing is left.
+struct Bound(Vec<(Arc<ServerState>, Listener, ProtocolFn)>);
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        for (_, listener, _) in &self.0 {
+            listener.remove_socket_file();
+        }
     }
 }
 
@@ -596,7 +603,7 @@ impl App {
 
         // Bind everything first, so a port in use stops the start before
         // any task runs.
-        let mut bound: Vec<(Arc<ServerState>, Listener, ProtocolFn)> = Vec::new();
+        let mut bound = Bound(Vec::new());
         for (name, server) in &config.servers {
             let (listener, protocol) = match &server.handler {
                 ServerHandler::Protocol(protocol) => {
@@ -638,7 +645,7 @@ impl App {
                 failures: AtomicU64::new(0),
                 accepting: AtomicBool::new(false),
             });
-            bound.push((state, listener, protocol));
+            bound.0.push((state, listener, protocol));
         }
 
         let monitor = match monitor {
@@ -653,7 +660,7 @@ impl App {
             _ => None,
         };
 
-        for (state, listener, protocol) in bound {
+        for (state, listener, protocol) in std::mem::take(&mut bound.0) {
             lock(&ctx.shared.servers).push(Arc::clone(&state));
             let name = format!("server:{}", state.name);
             // The tracker is open: nothing has closed it yet.

@@ -622,6 +622,22 @@ pub fn port_in_use_starts_nothing(rt: &dyn TestRuntime) {
     .unwrap_err();
     assert!(matches!(err, AppError::Monitor(_)), "{err}");
     std::net::TcpListener::bind(("127.0.0.1", free_port)).expect("released again");
+
+    // A Unix socket bound before the failure: its file is removed too.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("early.sock");
+    let err = start(
+        rt,
+        &app,
+        &format!(
+            "[server.a-unix]\nprotocol = \"t.echo\"\nunix = \"{}\"\n\
+             [server.b-taken]\nprotocol = \"t.echo\"\nport = {taken_port}\n{MONITOR}",
+            path.display()
+        ),
+    )
+    .unwrap_err();
+    assert!(matches!(err, AppError::Bind { .. }), "{err}");
+    assert!(!path.exists(), "the Unix socket file is removed again");
     drop(taken);
 }
 
