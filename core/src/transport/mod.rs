@@ -7,7 +7,6 @@
 
 use std::{fmt, future::Future, io, pin::Pin};
 
-
 mod memory;
 
 pub use memory::{MemoryConnector, MemoryStream, MemoryTransport};
