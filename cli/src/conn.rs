@@ -187,6 +187,8 @@ pub(crate) struct Reply {
     pub(crate) failed: bool,
     /// The prompt for the next line (it changes in the console).
     pub(crate) prompt: Option<String>,
+    /// `text` is one JSON value (the command's `--json` output).
+    pub(crate) json: bool,
 }
 
 impl Reply {
@@ -210,6 +212,7 @@ impl Reply {
             closed,
             failed: false,
             prompt: None,
+            json: false,
         }
     }
 }
@@ -648,6 +651,7 @@ fn parse_json_reply(line: &str) -> Result<Reply, Error> {
     let line = line.trim_end();
     let parsed: JsonReply =
         serde_json::from_str(line).map_err(|_| Error::Framing(line.to_owned()))?;
+    let json = parsed.value.is_some();
     let text = match (parsed.value, parsed.text) {
         // A JSON value is printed as the server wrote it, on one line.
         (Some(value), _) => format!("{}\n", value.get()),
@@ -659,6 +663,7 @@ fn parse_json_reply(line: &str) -> Result<Reply, Error> {
         closed: parsed.exit,
         failed: !parsed.ok,
         prompt: parsed.prompt,
+        json,
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod conn;
+mod hosts;
 mod interactive;
 mod style;
 
@@ -49,6 +50,7 @@ const EXIT_CONNECTION: u8 = 3;
                   monitor-cli ps --json            one command, JSON on stdout\n  \
                   monitor-cli --port 6000 where 42\n  \
                   monitor-cli --unix /run/app.sock cancel 42\n  \
+                  monitor-cli --hosts 50101,50103 ps   one view of two processes\n  \
                   printf 'ps\\nstacktrace\\n' | monitor-cli\n\n\
                   Options go before COMMAND: everything after it is sent to the monitor."
 )]
@@ -63,8 +65,22 @@ struct Cli {
 
     /// Connect to this Unix domain socket instead of TCP.
     #[cfg(unix)]
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port", "hosts"])]
     unix: Option<PathBuf>,
+
+    /// Run COMMAND on several monitors at once and merge the answers with
+    /// a host column (JSON replies: one array, each object with a "host"
+    /// field). Entries: HOST:PORT, PORT (on 127.0.0.1) or unix:PATH,
+    /// separated by commas.
+    #[arg(
+        long,
+        value_name = "HOST:PORT,...",
+        value_delimiter = ',',
+        value_parser = hosts::parse_endpoint,
+        conflicts_with_all = ["host", "port"],
+        requires = "command"
+    )]
+    hosts: Vec<Endpoint>,
 
     /// Seconds to wait for the connection and for each reply.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
@@ -140,6 +156,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, conn::Error> {
+    if !cli.hosts.is_empty() {
+        let line = shell_words::join(&cli.command);
+        let style = Style::stderr(cli.color);
+        return Ok(hosts::run(&cli.hosts, &cli.options(), &line, style));
+    }
     let endpoint = cli.endpoint();
     let (mut conn, intro, warnings) = Connection::open(&endpoint, &cli.options())?;
     // Tables fit the terminal they are printed on; piped output keeps the
