@@ -502,6 +502,7 @@ impl MonitorBuilder {
                     .into(),
             ));
         }
+        #[cfg_attr(not(feature = "http"), allow(unused_mut))]
         let mut services: Vec<LocalService> = Vec::new();
         #[cfg(feature = "http")]
         let http_addr = match std::mem::take(&mut self.http).bind(

@@ -130,7 +130,7 @@ fn ps() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(
-            Arg::choice("sort", &["id", "age", "busy", "polls", "poll"])
+            Arg::choice("sort", SORT_KEYS)
                 .long("sort")
                 .short('s')
                 .value_name("KEY")

@@ -8,7 +8,7 @@
 //! are added.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::atomic::{AtomicU64, Ordering},
 };
 
@@ -59,7 +59,7 @@ pub(super) fn collect(state: &HttpState) -> Registry {
     let mut registry = Registry::with_prefix("monitor");
 
     // Live tasks, folded per spawn location.
-    let mut sites: HashMap<String, SiteTotals> = HashMap::new();
+    let mut sites: BTreeMap<String, SiteTotals> = BTreeMap::new();
     let mut longest_poll_ns = 0u64;
     state.shared.introspect.for_each_live(&mut |task| {
         let location = if sites.len() < MAX_LOCATIONS || sites.contains_key(&task.location) {
