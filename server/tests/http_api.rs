@@ -307,7 +307,16 @@ fn stats_namespace_and_metrics() {
     )
     .assert_error(403);
 
-    let metrics = get(app.addr(), "/metrics");
+    let metrics = request(
+        app.addr(),
+        "GET",
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+        b"",
+    );
     assert_eq!(metrics.status, 200);
     assert!(
         metrics
@@ -328,6 +337,20 @@ fn stats_namespace_and_metrics() {
     assert!(text.contains("monitor_tasks_spawned_total"), "{text}");
     // Task names are free-form: never a label.
     assert!(!text.contains("counted"), "{text}");
+    // Without asking for OpenMetrics (curl, promtool): the classic format.
+    let classic = get(app.addr(), "/metrics");
+    assert_eq!(
+        classic.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(!classic.body.contains("# EOF"));
+    assert!(
+        classic
+            .body
+            .contains("# TYPE monitor_tasks_spawned_total counter"),
+        "{}",
+        classic.body
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use hyper::{Response, StatusCode, body::Bytes};
+use hyper::{HeaderMap, Response, StatusCode, body::Bytes, header};
 use serde::{Deserialize, Serialize};
 
 use monitor_core::{RegistryError, TaskSnapshot, TaskState, dispatch::Session};
@@ -414,8 +414,11 @@ pub(super) async fn namespace_change(
     json_ok(&self::change(ctx, name, change.value, change.args).await?)
 }
 
-/// `GET /metrics`.
-pub(super) fn metrics(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
+/// `GET /metrics`: OpenMetrics when the scraper asks for it (Prometheus
+/// does, in its `Accept` header), the classic Prometheus text format
+/// (0.0.4) otherwise, for `curl` and for tools that only read that one
+/// (`promtool check metrics`).
+pub(super) fn metrics(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response<Body>, HttpError> {
     let registry = metrics::collect(ctx.state);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|err| {
@@ -424,10 +427,22 @@ pub(super) fn metrics(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
             format!("encoding the metrics failed: {err}"),
         )
     })?;
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        return Ok(respond(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Body::full(text),
+        ));
+    }
     Ok(respond(
         StatusCode::OK,
-        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        Body::full(text),
+        "text/plain; version=0.0.4; charset=utf-8",
+        Body::full(metrics::classic_text(&text)),
     ))
 }
 

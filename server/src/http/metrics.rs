@@ -168,3 +168,50 @@ pub(super) fn collect(state: &HttpState) -> Registry {
     }
     registry
 }
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics text made
+/// by [`collect`]: the two differ, for the gauges and counters exported
+/// here, only in a counter's family name (`x` in OpenMetrics, `x_total`
+/// in the classic format, as its samples are named) and the `# EOF` line.
+pub(super) fn classic_text(openmetrics: &str) -> String {
+    let lines: Vec<&str> = openmetrics.lines().collect();
+    let mut out = String::with_capacity(openmetrics.len() + 64);
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "# EOF" {
+            continue;
+        }
+        let counter_of = |line: &str| {
+            line.strip_prefix("# TYPE ")
+                .and_then(|rest| rest.strip_suffix(" counter"))
+                .map(str::to_owned)
+        };
+        // A counter's HELP line comes right before its TYPE line.
+        let renamed = match (line.strip_prefix("# HELP "), lines.get(i + 1)) {
+            (Some(rest), Some(next)) => counter_of(next).and_then(|name| {
+                rest.strip_prefix(&format!("{name} "))
+                    .map(|help| format!("# HELP {name}_total {help}"))
+            }),
+            _ => None,
+        }
+        .or_else(|| counter_of(line).map(|name| format!("# TYPE {name}_total counter")));
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classic_text;
+
+    #[test]
+    fn classic_text_names_counter_families_like_their_samples_and_drops_eof() {
+        let openmetrics = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total 3\n\
+                           # HELP c Level.\n# TYPE c gauge\nc 1\n# EOF\n";
+        assert_eq!(
+            classic_text(openmetrics),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total 3\n\
+             # HELP c Level.\n# TYPE c gauge\nc 1\n"
+        );
+    }
+}

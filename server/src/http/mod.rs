@@ -379,7 +379,7 @@ async fn route(
             let body = read_body(request).await?;
             api::namespace_change(&ctx, name, &body).await
         }
-        (&Method::GET, ["metrics"]) => api::metrics(&ctx),
+        (&Method::GET, ["metrics"]) => api::metrics(&ctx, request.headers()),
         (&Method::GET, [""]) => pages::tasks(&ctx, &query),
         (&Method::GET, ["tasks", id]) => pages::task(&ctx, id, None),
         (&Method::GET, ["tasks", id, "cancel"]) => pages::confirm_cancel(&ctx, id),

@@ -59,6 +59,22 @@ pub fn raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sends `raw`, closes the sending side (so a server waiting for the rest
+/// of a truncated request sees the end at once) and reads the answer.
+pub fn raw_then_eof(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    // The server may answer and close before reading everything (a head
+    // over the limit): a failed write is part of the outcome, not an error.
+    let _ = stream.write_all(raw);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
 /// A request with `Host` set to `addr` and `Connection: close`, plus
 /// `headers`; `body` is sent with its `Content-Length`.
 pub fn request(
