@@ -18,7 +18,10 @@ use super::{
     body::{Body, respond},
     form_value, parse_task_id,
 };
-use crate::{commands, format::duration_ns};
+use crate::{
+    commands,
+    format::{busy, duration_ns},
+};
 
 /// The vendored htmx, pinned: `npm pack htmx.org@2.0.11`, `dist/htmx.min.js`
 /// (sha256 d6fdc75f…f717), licence 0BSD (`assets/htmx-LICENSE`).
@@ -285,7 +288,7 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
                                 td { code { (task.location) } }
                                 td.num { (duration_ns(task.age_ns)) }
                                 td.num { (task.polls) }
-                                td.num { (duration_ns(task.busy_ns)) }
+                                td.num { (busy(task.busy_ns)) }
                                 td { @match (task.poll_ns, &task.thread) {
                                     (Some(ns), Some(thread)) => { (duration_ns(ns)) " on " (thread) }
                                     (Some(ns), None) => { (duration_ns(ns)) }
@@ -326,7 +329,7 @@ fn trace_markup(trace: &TaskTrace) -> Markup {
             tr { th { (if task.ended.is_some() { "Lifetime" } else { "Age" }) }
                 td { (duration_ns(task.age_ns)) } }
             tr { th { "Polls" } td { (task.polls) } }
-            tr { th { "Busy" } td { (duration_ns(task.busy_ns)) } }
+            tr { th { "Busy" } td { (busy(task.busy_ns)) } }
             @if let Some(poll_ns) = task.poll_ns {
                 tr.blocking[poll_ns >= BLOCKING_POLL_NS] { th { "In poll" }
                     td { (duration_ns(poll_ns)) " on " (task.thread.as_deref().unwrap_or("?")) } }
