@@ -411,6 +411,13 @@ fn unknown_routes_methods_hosts_and_oversized_requests_get_json_errors() {
     );
     // And the server is fine afterwards.
     assert_eq!(get(app.addr(), "/api/stats").status, 200);
+    // A client that shuts down its sending side after the request still
+    // gets the answer.
+    let half_closed = http_support::raw_then_eof(
+        app.addr(),
+        format!("GET /api/stats HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr()).as_bytes(),
+    );
+    assert_eq!(http_support::parse(&half_closed).status, 200);
 }
 
 #[test]

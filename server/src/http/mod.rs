@@ -280,6 +280,9 @@ async fn connection_task(connection: Connection, state: Rc<HttpState>) {
         .timer(io::AsyncIoTimer)
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        // A client that sends its request and then shuts down its sending
+        // side (`curl --data @-`, scripts, `nc -N`) still gets its answer.
+        .half_close(true)
         .keep_alive(!over_limit);
     // A panic in a handler ends this connection only (the monitor's own
     // loop and the other connections go on).

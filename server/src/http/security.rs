@@ -62,15 +62,14 @@ impl Guard {
         extra_hosts: &[String],
     ) -> Self {
         let port = bound.port();
+        // `name`, `name:port`, `v4`, `v4:port`, `v6`, `[v6]`, `[v6]:port`.
         let with_port = |host: &str| {
-            if host.contains(':') && !host.starts_with('[') || host.ends_with(']') {
-                // A bare IPv6 literal, or `[v6]` without a port.
-                let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.parse::<std::net::Ipv6Addr>().is_ok() {
                 format!("[{host}]:{port}")
-            } else if host.rsplit_once(':').is_some() {
-                host.to_owned()
-            } else {
+            } else if host.ends_with(']') || !host.contains(':') {
                 format!("{host}:{port}")
+            } else {
+                host.to_owned()
             }
         };
         let mut allowed_hosts = vec![bound.to_string()];
@@ -294,4 +293,64 @@ fn random_hex() -> String {
     // process in that state cannot run a TLS client either.
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(guard: &Guard, host: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        guard.check_host(&headers).is_ok()
+    }
+
+    #[test]
+    fn host_names_are_accepted_with_or_without_their_port() {
+        let names = [
+            "mon.example".to_owned(),
+            "proxy.example:8443".to_owned(),
+            "::1".to_owned(),
+            "[fe80::2]".to_owned(),
+        ];
+        let guard = Guard::new(
+            "10.0.0.5:9464".parse().unwrap(),
+            Some("t".repeat(16)),
+            Duration::from_millis(1),
+            &names,
+        );
+        for ok in [
+            "10.0.0.5:9464",
+            "MON.example:9464",
+            "proxy.example:8443",
+            "[::1]:9464",
+            "[fe80::2]:9464",
+        ] {
+            assert!(host(&guard, ok), "{ok}");
+        }
+        for refused in [
+            "localhost:9464",
+            "mon.example:80",
+            "mon.example",
+            "evil.example:9464",
+            "10.0.0.6:9464",
+            "127.0.0.1:9464",
+        ] {
+            assert!(!host(&guard, refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn unspecified_binds_take_ip_literals_on_their_port_but_no_names() {
+        let guard = Guard::new(
+            "0.0.0.0:9464".parse().unwrap(),
+            Some("t".repeat(16)),
+            Duration::from_millis(1),
+            &[],
+        );
+        assert!(host(&guard, "192.168.1.20:9464"));
+        assert!(host(&guard, "[2001:db8::1]:9464"));
+        assert!(!host(&guard, "192.168.1.20:9465"));
+        assert!(!host(&guard, "rebound.example:9464"));
+    }
 }
