@@ -197,7 +197,9 @@ impl MonitorBuilder {
     /// [`HTTP_PORT`](crate::http::HTTP_PORT) (50103), or any free port when
     /// the monitor's [`port`](Self::port) is 0; 0 picks any free port (see
     /// [`Monitor::http_addr`]). It listens on the monitor's
-    /// [`host`](Self::host), under the same loopback rules and token.
+    /// [`host`](Self::host), under the same loopback rules and token. The
+    /// listener is on by default when TCP is; after
+    /// [`no_tcp`](Self::no_tcp), giving a port here turns it on.
     #[cfg(feature = "http")]
     pub fn http_port(mut self, port: u16) -> Self {
         self.http.port = Some(port);
@@ -506,6 +508,7 @@ impl MonitorBuilder {
         let mut services: Vec<LocalService> = Vec::new();
         #[cfg(feature = "http")]
         let http_addr = match std::mem::take(&mut self.http).bind(
+            self.tcp,
             self.host,
             self.port,
             self.auth_token.clone(),
@@ -557,7 +560,7 @@ impl MonitorBuilder {
         // ::ffff:127.0.0.1, which then need a token too: erring on the side
         // of asking is the safe way round.
         #[cfg(feature = "http")]
-        let http = !self.http.disabled;
+        let http = self.http.enabled(self.tcp);
         #[cfg(not(feature = "http"))]
         let http = false;
         // The HTTP listener binds the same host: the same rules apply.

@@ -608,6 +608,14 @@ fn http_follows_the_console_loopback_rules_and_can_be_turned_off() {
         .start()
         .unwrap();
     assert!(monitor.http_addr().is_none());
+    // An embedded monitor (no TCP) listens on HTTP only when asked to.
+    let (transport, _connector) = MemoryTransport::new();
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .transport(transport)
+        .start()
+        .unwrap();
+    assert!(monitor.http_addr().is_none());
     let monitor = MonitorBuilder::new(TaskRegistry::new())
         .port(0)
         .start()

@@ -4,8 +4,9 @@
 //! The listener runs on the same `async-io` loop as the console, through
 //! hyper's HTTP/1.1 server driven by a small IO adapter ([`io`]), so it
 //! answers while every worker of the application is blocked. It is on by
-//! default (port [`HTTP_PORT`], 50103, on the monitor's host; any free port
-//! when the monitor's port is 0), is configured with
+//! default whenever the monitor listens on TCP (port [`HTTP_PORT`], 50103,
+//! on the monitor's host; any free port when the monitor's port is 0), and
+//! with `no_tcp()` only when a port is given; it is configured with
 //! [`MonitorBuilder::http_port`](crate::MonitorBuilder::http_port) and
 //! turned off with [`MonitorBuilder::no_http`](crate::MonitorBuilder::no_http).
 //!
@@ -150,15 +151,22 @@ impl HttpOptions {
     /// Binds the listener on the caller's thread (so a busy port is an
     /// error from `start()`), and returns the service the monitor's loop
     /// runs, or `None` when HTTP is off.
+    /// Whether the listener is on: by default whenever the monitor listens
+    /// on TCP, and when a port was asked for explicitly.
+    pub(crate) fn enabled(&self, tcp: bool) -> bool {
+        !self.disabled && (tcp || self.port.is_some())
+    }
+
     pub(crate) fn bind(
         self,
+        tcp: bool,
         host: std::net::IpAddr,
         monitor_port: u16,
         token: Option<String>,
         auth_delay: Duration,
         write_timeout: Duration,
     ) -> Result<Option<(SocketAddr, LocalService)>, MonitorError> {
-        if self.disabled {
+        if !self.enabled(tcp) {
             return Ok(None);
         }
         for extension in &self.extensions {
