@@ -2,7 +2,7 @@
 //! the monitor's own thread (feature `http`).
 //!
 //! The listener runs on the same `async-io` loop as the console, through
-//! hyper's HTTP/1.1 server driven by a small IO adapter ([`io`]), so it
+//! hyper's HTTP/1.1 server driven by a small IO adapter (`http/io.rs`), so it
 //! answers while every worker of the application is blocked. It is on by
 //! default whenever the monitor listens on TCP (port [`HTTP_PORT`], 50103,
 //! on the monitor's host; any free port when the monitor's port is 0), and
