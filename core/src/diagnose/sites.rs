@@ -209,9 +209,12 @@ impl SiteTable {
     /// The site of `location`, created on first use; the overflow row once
     /// `max_sites` exist.
     fn site(&self, location: &'static Location<'static>) -> &Site {
+        // Line, column and the path's length, not the path's bytes: equal
+        // locations hash alike wherever their `Location` lives, and hashing
+        // a 50-byte path on every spawn and end would cost more than the
+        // rare probe past a site with the same numbers in another file.
         let mut hasher = FxHasher::default();
-        location.file().hash(&mut hasher);
-        (location.line(), location.column()).hash(&mut hasher);
+        (location.line(), location.column(), location.file().len()).hash(&mut hasher);
         let mask = self.slots.len() - 1;
         let mut index = hasher.finish() as usize & mask;
         for _ in 0..self.slots.len() {
