@@ -2,6 +2,7 @@
 //! [`Dispatcher::register`](monitor_core::dispatch::Dispatcher::register) path as
 //! a user's own commands.
 
+mod diagnose;
 mod render;
 mod signal;
 
@@ -90,6 +91,9 @@ pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
         console(),
         exit(),
     ]
+    .into_iter()
+    .chain(diagnose::commands())
+    .collect()
 }
 
 fn json_flag() -> Arg {
@@ -196,6 +200,7 @@ fn ps() -> Command<MonitorContext> {
             if !tasks.is_empty() {
                 out.write(render::live_table(&tasks));
             }
+            out.write(diagnose::flagged_tasks_note(&*ctx.introspect, &tasks));
             Ok(())
         })
 }

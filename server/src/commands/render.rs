@@ -8,7 +8,7 @@ use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
 
 use crate::format::{busy, duration_ns};
 
-fn table(header: &[&str]) -> Table {
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_BORDERS_ONLY)
