@@ -42,6 +42,7 @@ mod introspect;
 mod registry;
 pub mod server;
 mod spawn;
+mod sync;
 mod task;
 pub mod transport;
 
@@ -55,6 +56,7 @@ pub use server::{
 };
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
 pub use task::{
-    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState, current_task,
+    Cancelled, CancelledBy, CatchPanics, ExternalTask, Instrumented, PollToken, RuntimeCancelled,
+    TaskEnd, TaskState, current_task, panic_message,
 };
 pub use transport::Transport;

@@ -5,10 +5,8 @@ use std::{
     fmt,
     future::Future,
     panic::Location,
-    sync::{
-        Arc, Mutex, MutexGuard, OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    ptr::NonNull,
+    sync::{Arc, OnceLock, atomic::Ordering},
 };
 
 use rustc_hash::FxBuildHasher;
@@ -16,21 +14,154 @@ use rustc_hash::FxBuildHasher;
 use crate::{
     CancelRequested, ExternalTask, Instrumented, MonitorError, TaskId, TaskIntrospect,
     TaskSnapshot,
-    clock::{self, precise_now_ns},
-    task::{TaskEnd, current_task, record::TaskRecord},
+    clock::{self, coarse_now_ns, precise_now_ns},
+    sync::{AtomicU64, Mutex, MutexGuard, lock},
+    task::{
+        CancelledBy, TaskEnd, TaskState, canceller::Canceller, current_task, record::LiveRecord,
+    },
 };
 
 /// Number of independently locked shards of the live-task map. Spawn and
 /// task end lock one shard (chosen by id), so threads spawning at once
-/// rarely meet; the monitor visits the shards one by one.
+/// rarely meet; the monitor visits the shards one by one. (Two under loom,
+/// whose state space grows with every lock.)
+#[cfg(not(loom))]
 const SHARDS: usize = 64;
+#[cfg(loom)]
+const SHARDS: usize = 2;
 
 /// The default number of ended tasks kept for `ps-terminated`.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
 
 static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
 
-type Shard = Mutex<HashMap<u64, Arc<TaskRecord>, FxBuildHasher>>;
+type ShardMap = HashMap<u64, Entry, FxBuildHasher>;
+type Shard = Mutex<ShardMap>;
+
+/// What is fixed when a task is spawned.
+#[derive(Debug)]
+pub(crate) struct TaskInfo {
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+    parent: Option<TaskId>,
+    spawned_at_ns: u64,
+    persistent: bool,
+    /// `false` makes `cancel` answer `MonitorError::NotCancellable` instead
+    /// of setting a flag nobody would act on.
+    cancellable: bool,
+}
+
+/// A live task in its shard.
+///
+/// The fixed facts are kept here by value (moved from the spawn's options,
+/// not copied); what changes while the task runs is in its [`LiveRecord`],
+/// inside the task's own future. Before the first poll the future may still
+/// move (from the spawn call into the runtime), so `live` is `None` and a
+/// cancel request waits in `cancel_requested`; the first poll, which has the
+/// future pinned, links the record.
+///
+/// # The pointer's validity
+///
+/// `live` is only dereferenced while the shard lock is held. Whoever links
+/// a record (`TaskRegistry::link`, unsafe) promises that the record stays
+/// where it is and alive until it has called `TaskRegistry::retire` for the
+/// task, which removes the entry under the same lock. So a reader holding
+/// the lock either finds no entry or a record that cannot go away before it
+/// unlocks. `Instrumented` retires in its `Drop` at the latest — which runs
+/// before a pinned value's memory is reused — also when the user's future
+/// panics while being dropped.
+struct Entry {
+    info: TaskInfo,
+    live: Option<NonNull<LiveRecord>>,
+    /// A cancel requested before `live` was linked.
+    cancel_requested: bool,
+    /// The runtime's own way to stop the task, if the adapter gave one.
+    canceller: Option<Canceller>,
+}
+
+// SAFETY: the only non-`Send` part is the `live` pointer, which is followed
+// only under the shard lock to a `LiveRecord` (itself `Sync`) that stays
+// valid while the entry exists (see "The pointer's validity" above).
+unsafe impl Send for Entry {}
+
+impl Entry {
+    /// The task's changing state, if it has been polled.
+    fn live(&self) -> Option<&LiveRecord> {
+        // SAFETY: an entry is only reachable under its shard lock, and the
+        // record outlives the entry (see "The pointer's validity").
+        self.live.map(|live| unsafe { live.as_ref() })
+    }
+
+    fn snapshot(&self, id: TaskId, now: u64) -> TaskSnapshot {
+        let (state, polls, timing) = match self.live() {
+            Some(live) => (live.state(), live.polls(), live.timing(now)),
+            None => (
+                TaskState::Idle,
+                0,
+                crate::task::record::Timing {
+                    busy_ns: 0,
+                    poll_ns: None,
+                    thread: None,
+                },
+            ),
+        };
+        TaskSnapshot {
+            id,
+            name: self.info.name.as_deref().map(str::to_owned),
+            state,
+            location: location_text(self.info.location),
+            parent: self.info.parent,
+            polls,
+            busy_ns: timing.busy_ns,
+            age_ns: clock::since(self.info.spawned_at_ns, now),
+            poll_ns: timing.poll_ns,
+            thread: timing.thread.map(crate::task::record::thread_name),
+            persistent: self.info.persistent,
+            ended: None,
+            ended_ago_ns: None,
+        }
+    }
+}
+
+/// An ended task, kept by value in the history.
+#[derive(Debug)]
+struct Ended {
+    id: TaskId,
+    info: TaskInfo,
+    polls: u64,
+    busy_ns: u64,
+    how: TaskEnd,
+    at_ns: u64,
+}
+
+impl Ended {
+    fn snapshot(&self, now: u64) -> TaskSnapshot {
+        TaskSnapshot {
+            id: self.id,
+            name: self.info.name.as_deref().map(str::to_owned),
+            state: self.how.state(),
+            location: location_text(self.info.location),
+            parent: self.info.parent,
+            polls: self.polls,
+            busy_ns: self.busy_ns,
+            age_ns: clock::since(self.info.spawned_at_ns, self.at_ns),
+            poll_ns: None,
+            thread: None,
+            persistent: self.info.persistent,
+            ended: Some(self.how.clone()),
+            ended_ago_ns: Some(clock::since(self.at_ns, now)),
+        }
+    }
+}
+
+fn location_text(location: &Location<'_>) -> String {
+    format!(
+        "{}:{}:{}",
+        location.file(),
+        location.line(),
+        location.column()
+    )
+}
 
 /// Every task tracked by the monitor: the live ones and a bounded history of
 /// those that ended.
@@ -169,7 +300,9 @@ impl TaskRegistryBuilder {
     pub fn build(self) -> Arc<TaskRegistry> {
         clock::start_ticker();
         Arc::new(TaskRegistry {
-            live: (0..SHARDS).map(|_| Shard::default()).collect(),
+            live: (0..SHARDS)
+                .map(|_| Mutex::new(ShardMap::default()))
+                .collect(),
             history: History::new(self.history_capacity),
             precise_timing: self.precise_timing,
         })
@@ -235,8 +368,8 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
-        let record = self.add(options, Location::caller());
-        Instrumented::new(record, Arc::clone(self), future)
+        let id = self.add(options, Location::caller());
+        Instrumented::new(id, Arc::clone(self), future)
     }
 
     /// Registers a live task that the monitor does not wrap, for runtimes
@@ -272,52 +405,131 @@ impl TaskRegistry {
     /// ```
     #[track_caller]
     pub fn register(self: &Arc<Self>, options: TaskOptions) -> ExternalTask {
-        let record = self.add(options, Location::caller());
-        ExternalTask::new(record, Arc::clone(self))
+        let id = self.add(options, Location::caller());
+        ExternalTask::new(id, Arc::clone(self))
     }
 
-    /// Creates a record from `options` and makes it live. `caller` is the
-    /// location of the public `#[track_caller]` entry point, used when
-    /// `options` name none.
-    fn add(&self, options: TaskOptions, caller: &'static Location<'static>) -> Arc<TaskRecord> {
-        let record = Arc::new(TaskRecord::new(
-            options.name,
-            options.location.unwrap_or(caller),
-            options.parent.unwrap_or_else(current_task),
-            options.persistent,
-            self.precise_timing,
-            !options.not_cancellable,
-        ));
-        self.shard(record.id)
-            .insert(record.id.as_u64(), Arc::clone(&record));
-        record
+    /// Makes a task live from `options`. `caller` is the location of the
+    /// public `#[track_caller]` entry point, used when `options` name none.
+    fn add(&self, options: TaskOptions, caller: &'static Location<'static>) -> TaskId {
+        let id = TaskId::next();
+        let entry = Entry {
+            info: TaskInfo {
+                name: options.name,
+                location: options.location.unwrap_or(caller),
+                parent: options.parent.unwrap_or_else(current_task),
+                spawned_at_ns: coarse_now_ns(),
+                persistent: options.persistent,
+                cancellable: !options.not_cancellable,
+            },
+            live: None,
+            cancel_requested: false,
+            canceller: None,
+        };
+        self.shard(id).insert(id.as_u64(), entry);
+        id
     }
 
-    fn shard(&self, id: TaskId) -> MutexGuard<'_, HashMap<u64, Arc<TaskRecord>, FxBuildHasher>> {
-        // A panic while holding a shard lock cannot leave the map
-        // inconsistent (insert/remove are atomic from our side), so a
-        // poisoned lock is safe to keep using.
-        self.live[id.as_u64() as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Whether tasks read the precise clock on every poll.
+    pub(crate) fn precise_timing(&self) -> bool {
+        self.precise_timing
     }
 
-    /// Moves an ending task from the live map into the history.
-    pub(crate) fn retire(&self, record: &Arc<TaskRecord>, how: TaskEnd) {
-        if !record.finish(how) {
+    fn shard(&self, id: TaskId) -> MutexGuard<'_, ShardMap> {
+        lock(&self.live[id.as_u64() as usize % SHARDS])
+    }
+
+    /// Points the live entry of `id` at its record, which the task's first
+    /// poll has pinned. Returns whether a cancel was requested before.
+    ///
+    /// # Safety
+    ///
+    /// `live` must stay valid and at the same address until the caller has
+    /// called [`retire`](Self::retire) for `id` (which unlinks it); calling
+    /// `link` again for the same task with another record is not allowed.
+    pub(crate) unsafe fn link(&self, id: TaskId, live: NonNull<LiveRecord>) -> bool {
+        let mut shard = self.shard(id);
+        match shard.get_mut(&id.as_u64()) {
+            Some(entry) => {
+                entry.live = Some(live);
+                entry.cancel_requested
+            }
+            // Only the task itself removes its entry, and it has not.
+            None => false,
+        }
+    }
+
+    /// Moves an ending task from the live map into the history: unlinks its
+    /// record (after this, nothing reads `live` any more) and copies what
+    /// the history keeps. Does nothing if the task has already retired.
+    pub(crate) fn retire(&self, id: TaskId, live: Option<&LiveRecord>, mut how: TaskEnd) {
+        let removed = self.shard(id).remove(&id.as_u64());
+        let Some(entry) = removed else {
             return;
+        };
+        // A cancel the runtime carried out (tokio's abort) reaches the task
+        // as a drop; the request is what stopped it.
+        if how
+            == (TaskEnd::Cancelled {
+                by: CancelledBy::Dropped,
+            })
+            && (entry.cancel_requested || live.is_some_and(LiveRecord::cancel_requested))
+        {
+            how = TaskEnd::Cancelled {
+                by: CancelledBy::Request,
+            };
         }
-        let removed = self.shard(record.id).remove(&record.id.as_u64());
-        if let Some(record) = removed {
-            self.history.push(record);
+        let ended = Ended {
+            id,
+            info: entry.info,
+            polls: live.map_or(0, LiveRecord::polls),
+            busy_ns: live.map_or(0, LiveRecord::busy_ns),
+            how,
+            at_ns: precise_now_ns(),
+        };
+        self.history.push(ended);
+        // `entry.canceller` (if any) is dropped here, outside every lock: it
+        // may hold a reference to the runtime's task.
+    }
+
+    /// Installs the runtime's own way to stop task `id`, run (once, on the
+    /// thread that asked) by the first [`cancel`](TaskIntrospect::cancel)
+    /// in addition to setting the flag the task's wrapper checks.
+    ///
+    /// Adapters call it right after spawning, when the runtime's handle
+    /// exists: the tokio adapter passes `AbortHandle::abort`, so a monitor
+    /// cancel makes tokio's `JoinHandle` report `is_cancelled()`. A closure
+    /// of at most one pointer, like that one, is kept without an allocation.
+    /// If the task has already ended, or a cancel is already pending, the
+    /// closure runs at once (a runtime asked to stop a task that is gone
+    /// does nothing); otherwise it is dropped when the task ends. It should
+    /// only signal the runtime, not wait.
+    pub fn set_canceller(&self, id: TaskId, cancel: impl FnOnce() + Send + 'static) {
+        self.install_canceller(id, Canceller::new(cancel));
+    }
+
+    pub(crate) fn install_canceller(&self, id: TaskId, canceller: Canceller) {
+        let run_now = {
+            let mut shard = self.shard(id);
+            match shard.get_mut(&id.as_u64()) {
+                Some(entry)
+                    if !entry.cancel_requested
+                        && !entry.live().is_some_and(LiveRecord::cancel_requested) =>
+                {
+                    entry.canceller = Some(canceller);
+                    None
+                }
+                _ => Some(canceller),
+            }
+        };
+        if let Some(canceller) = run_now {
+            canceller.call();
         }
     }
 
-    fn find(&self, id: TaskId) -> Option<Arc<TaskRecord>> {
-        if let Some(record) = self.shard(id).get(&id.as_u64()) {
-            return Some(Arc::clone(record));
-        }
-        self.history.find(id)
+    /// `true` while task `id` has not retired (O(1): one shard lookup).
+    pub(crate) fn is_live(&self, id: TaskId) -> bool {
+        self.shard(id).contains_key(&id.as_u64())
     }
 
     /// The number of ended tasks kept (not counting persistent ones).
@@ -331,100 +543,96 @@ impl TaskIntrospect for TaskRegistry {
         let now = precise_now_ns();
         let mut batch = Vec::new();
         for shard in self.live.iter() {
-            // Copy the shard's records out and build snapshots after
-            // unlocking, so a slow visitor never holds up spawns.
+            // Snapshots are taken under the shard lock (the records may go
+            // the moment it is released) and visited after unlocking, so a
+            // slow visitor never holds up spawns.
             batch.clear();
-            batch.extend(
-                shard
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .cloned(),
-            );
-            for record in &batch {
-                visit(snapshot(record, now));
+            batch.extend(lock(shard).iter().map(|(&id, entry)| {
+                entry.snapshot(TaskId::from_u64(id).expect("ids are non-zero"), now)
+            }));
+            for task in batch.drain(..) {
+                visit(task);
             }
         }
     }
 
     fn live_count(&self) -> usize {
-        self.live
-            .iter()
-            .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.live.iter().map(|shard| lock(shard).len()).sum()
     }
 
     fn terminated(&self) -> Vec<TaskSnapshot> {
         let now = precise_now_ns();
-        let mut records = self.history.all();
-        records.sort_by_key(|record| {
-            let at = record.ending().map_or(0, |ending| ending.at_ns);
-            std::cmp::Reverse((at, record.id))
-        });
-        records.iter().map(|record| snapshot(record, now)).collect()
+        let mut tasks = Vec::new();
+        self.history
+            .for_each(&mut |ended| tasks.push((ended.at_ns, ended.snapshot(now))));
+        tasks.sort_by_key(|(at, task)| std::cmp::Reverse((*at, task.id)));
+        tasks.into_iter().map(|(_, task)| task).collect()
     }
 
     fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
-        self.find(id)
-            .map(|record| snapshot(&record, precise_now_ns()))
+        let now = precise_now_ns();
+        if let Some(entry) = self.shard(id).get(&id.as_u64()) {
+            return Some(entry.snapshot(id, now));
+        }
+        let mut found = None;
+        self.history.for_each(&mut |ended| {
+            if ended.id == id {
+                found = Some(ended.snapshot(now));
+            }
+        });
+        found
     }
 
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
-        let record = self
-            .shard(id)
-            .get(&id.as_u64())
-            .cloned()
-            .or_else(|| self.history.find(id))
-            .ok_or(MonitorError::NoSuchTask(id))?;
-        let state = record.state();
-        if state.is_terminal() {
-            return Err(MonitorError::AlreadyEnded { id, state });
+        let (requested, canceller, waker) = {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.get_mut(&id.as_u64()) else {
+                drop(shard);
+                return Err(match self.task(id) {
+                    Some(ended) => MonitorError::AlreadyEnded {
+                        id,
+                        state: ended.state,
+                    },
+                    None => MonitorError::NoSuchTask(id),
+                });
+            };
+            if !entry.info.cancellable {
+                return Err(MonitorError::NotCancellable(id));
+            }
+            entry.cancel_requested = true;
+            let (requested, waker) = match entry.live() {
+                Some(live) => {
+                    let requested = match live.timing(precise_now_ns()).poll_ns {
+                        Some(poll_ns) => CancelRequested::WasRunning { poll_ns },
+                        None => CancelRequested::WasIdle,
+                    };
+                    (requested, live.request_cancel())
+                }
+                // Not polled yet: the first poll finds the request.
+                None => (CancelRequested::WasIdle, None),
+            };
+            (requested, entry.canceller.take(), waker)
+        };
+        // Runtime code, run outside the shard lock: it may end the task,
+        // whose retirement takes that lock.
+        if let Some(canceller) = canceller {
+            canceller.call();
         }
-        if !record.cancellable {
-            return Err(MonitorError::NotCancellable(id));
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        let timing = record.timing(precise_now_ns());
-        record.request_cancel();
-        Ok(match timing.poll_ns {
-            Some(poll_ns) => CancelRequested::WasRunning { poll_ns },
-            None => CancelRequested::WasIdle,
-        })
-    }
-}
-
-fn snapshot(record: &TaskRecord, now: u64) -> TaskSnapshot {
-    let timing = record.timing(now);
-    let ending = record.ending();
-    let age_end = ending.map_or(now, |ending| ending.at_ns);
-    TaskSnapshot {
-        id: record.id,
-        name: record.name.as_deref().map(str::to_owned),
-        state: record.state(),
-        location: format!(
-            "{}:{}:{}",
-            record.location.file(),
-            record.location.line(),
-            record.location.column()
-        ),
-        parent: record.parent,
-        polls: record.polls(),
-        busy_ns: timing.busy_ns,
-        age_ns: clock::since(record.spawned_at_ns, age_end),
-        poll_ns: timing.poll_ns,
-        thread: timing.thread.map(crate::task::record::thread_name),
-        persistent: record.persistent,
-        ended: ending.map(|ending| ending.how.clone()),
-        ended_ago_ns: ending.map(|ending| clock::since(ending.at_ns, now)),
+        Ok(requested)
     }
 }
 
 /// Ended tasks: a fixed ring where each slot has its own lock, so tasks
 /// ending on different threads contend on nothing but the ring's cursor;
-/// persistent tasks go to a separate list that is never trimmed.
+/// persistent tasks go to a separate list that is never trimmed. Entries are
+/// kept by value: ending a task allocates nothing here.
 struct History {
-    ring: Box<[Mutex<Option<Arc<TaskRecord>>>]>,
+    ring: Box<[Mutex<Option<Ended>>]>,
     cursor: AtomicU64,
-    persistent: Mutex<Vec<Arc<TaskRecord>>>,
+    persistent: Mutex<Vec<Ended>>,
 }
 
 impl History {
@@ -436,43 +644,29 @@ impl History {
         }
     }
 
-    fn push(&self, record: Arc<TaskRecord>) {
-        if record.persistent {
-            self.persistent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(record);
+    fn push(&self, ended: Ended) {
+        if ended.info.persistent {
+            lock(&self.persistent).push(ended);
             return;
         }
         if self.ring.is_empty() {
             return;
         }
         let slot = self.cursor.fetch_add(1, Ordering::Relaxed) as usize % self.ring.len();
-        let evicted = self.ring[slot]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(record);
-        // The oldest record is freed outside the slot lock.
+        let evicted = lock(&self.ring[slot]).replace(ended);
+        // The oldest entry (its name, its panic message) is freed outside
+        // the slot lock.
         drop(evicted);
     }
 
-    fn all(&self) -> Vec<Arc<TaskRecord>> {
-        let mut records: Vec<_> = self
-            .ring
-            .iter()
-            .filter_map(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect();
-        records.extend(
-            self.persistent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned(),
-        );
-        records
-    }
-
-    fn find(&self, id: TaskId) -> Option<Arc<TaskRecord>> {
-        self.all().into_iter().find(|record| record.id == id)
+    fn for_each(&self, visit: &mut dyn FnMut(&Ended)) {
+        for slot in self.ring.iter() {
+            if let Some(ended) = &*lock(slot) {
+                visit(ended);
+            }
+        }
+        for ended in lock(&self.persistent).iter() {
+            visit(ended);
+        }
     }
 }

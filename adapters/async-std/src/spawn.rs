@@ -4,14 +4,13 @@ use std::{
     fmt,
     future::Future,
     io,
-    panic::{AssertUnwindSafe, Location},
+    panic::Location,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use futures_lite::FutureExt as _;
-use monitor_core::{Cancelled, JoinError, TaskId, TaskOptions, TaskRegistry};
+use monitor_core::{JoinError, TaskId, TaskOptions, TaskRegistry};
 
 /// Spawns a tracked task on async-std's runtime, recorded in the global
 /// registry ([`TaskRegistry::global`]).
@@ -118,7 +117,12 @@ impl TaskBuilder {
         let registry = self
             .registry
             .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
-        let task = registry.instrument(future, self.options.location(Location::caller()));
+        // The wrapper resolves to `Result<T, JoinError>` itself, panics
+        // included (async-std would otherwise lose the panic with its
+        // worker), so it is spawned without a layer of the adapter's own.
+        let task = registry
+            .instrument(future, self.options.location(Location::caller()))
+            .catch_panics();
         let id = task.id();
         let mut builder = async_std::task::Builder::new();
         if let Some(name) = self.name {
@@ -126,31 +130,10 @@ impl TaskBuilder {
         }
         // No runtime canceller: async-std cannot abort a task from outside
         // without its JoinHandle. A cancel sets the wrapper's flag and wakes
-        // the task, whose next poll drops the future and resolves here to
-        // `Err(Cancelled)`.
-        let inner = builder.spawn(async move {
-            // Catch the panic the wrapper has recorded and resumed, so the
-            // awaiting code gets a `JoinError` rather than a second panic.
-            match AssertUnwindSafe(task).catch_unwind().await {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Cancelled(id))) => Err(JoinError::Cancelled(id)),
-                Err(payload) => Err(JoinError::Panicked {
-                    id,
-                    message: panic_message(&*payload),
-                }),
-            }
-        })?;
+        // the task, whose next poll drops the future and resolves to
+        // `Err(JoinError::Cancelled)`.
+        let inner = builder.spawn(task)?;
         Ok(JoinHandle { inner, id })
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
     }
 }
 

@@ -1,16 +1,9 @@
 //! Tracked spawning that returns tokio's own `JoinHandle`.
 
-use std::{
-    future::Future,
-    panic::Location,
-    sync::{Arc, OnceLock},
-};
+use std::{future::Future, panic::Location, sync::Arc};
 
-use monitor_core::{Cancelled, TaskOptions, TaskRegistry};
-use tokio::{
-    runtime::Handle,
-    task::{AbortHandle, JoinHandle},
-};
+use monitor_core::{TaskOptions, TaskRegistry};
+use tokio::{runtime::Handle, task::JoinHandle};
 
 /// Spawns a tracked task on the current tokio runtime, recorded in the
 /// global registry ([`TaskRegistry::global`]).
@@ -138,51 +131,33 @@ impl TaskBuilder {
         let registry = self
             .registry
             .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
-        let task = registry.instrument(future, self.options.location(Location::caller()));
-
-        // A monitor cancel sets the wrapper's flag and wakes the task; its
-        // next poll drops the user's future and resolves to
-        // `Err(Cancelled)`, and the task then aborts itself below, which is
-        // what makes the `JoinHandle` report `is_cancelled()`. The abort
-        // handle only exists once the task is spawned, so it reaches the
-        // task through a slot filled right after spawning. (No separate
-        // runtime canceller: it would cost an allocation and a lock per
-        // spawn for an outcome the flag already gives, one poll later.)
-        let abort: Arc<OnceLock<AbortHandle>> = Arc::default();
-        let own_slot = Arc::clone(&abort);
-        #[cfg(all(feature = "taskdump", tokio_unstable))]
-        let monitor_id = task.id();
+        // The wrapper is spawned as it is: no future layer and no allocation
+        // of the adapter's own. A monitor cancel runs the abort handle
+        // installed below, so tokio drops the task and the `JoinHandle`
+        // reports `is_cancelled()`; the wrapper, if it sees the request
+        // first, drops the user's future and waits for that abort.
+        let task = registry
+            .instrument(future, self.options.location(Location::caller()))
+            .cancelled_by_runtime();
+        let id = task.id();
 
         // With the `hooks` feature, keeps the spawn hook from registering
         // this already-tracked task a second time.
         #[cfg(all(feature = "hooks", tokio_unstable))]
         let _tracked = TrackedSpawn::begin();
-        let join = runtime.spawn(async move {
-            // Lets `TokioIntrospect::stack` find this task in a task dump.
-            #[cfg(all(feature = "taskdump", tokio_unstable))]
-            let _mapping = crate::introspect::map_current_task(monitor_id);
-            match task.await {
-                Ok(output) => output,
-                Err(Cancelled(_)) => abort_self(&own_slot).await,
-            }
-        });
-        // Only fails if already set, and nothing else sets it.
-        let _ = abort.set(join.abort_handle());
+        // Lets `TokioIntrospect::stack` find this task in a task dump (only
+        // with that feature: it costs a layer).
+        #[cfg(all(feature = "taskdump", tokio_unstable))]
+        let task = async move {
+            let _mapping = crate::introspect::map_current_task(id);
+            task.await
+        };
+        let join = runtime.spawn(task);
+        // `AbortHandle` is one pointer: the registry keeps it inline. If a
+        // cancel came first, this aborts at once.
+        let abort = join.abort_handle();
+        registry.set_canceller(id, move || abort.abort());
         join
-    }
-}
-
-/// Ends the current task as aborted, which is the only way to resolve its
-/// `JoinHandle` without an output value.
-async fn abort_self<T>(slot: &OnceLock<AbortHandle>) -> T {
-    loop {
-        // Aborting a running task makes tokio cancel it as soon as this poll
-        // returns `Pending`. The slot is empty only in the short window
-        // before the spawning thread fills it; yielding lets it do so.
-        if let Some(handle) = slot.get() {
-            handle.abort();
-        }
-        tokio::task::yield_now().await;
     }
 }
 

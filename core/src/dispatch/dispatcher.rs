@@ -14,10 +14,10 @@ use super::{
     error::{RegisterError, TemplateError},
     help::help_command,
     hooks::{DefaultHooks, Hooks, Precmd},
-    session::{Reply, panic_message},
+    session::Reply,
     template::Template,
 };
-use crate::Executor;
+use crate::{Executor, panic_message};
 
 /// The default prompt, as in aiomonitor.
 pub const DEFAULT_PROMPT: &str = "monitor >>> ";

@@ -1,7 +1,6 @@
 //! One console connection: its context, its last command and line handling.
 
 use std::{
-    any::Any,
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
@@ -19,7 +18,7 @@ use super::{
     error::CommandError,
     hooks::{Completed, Precmd},
 };
-use crate::Executor;
+use crate::{Executor, panic_message};
 
 /// The answer to one line: the server writes `text`, then the prompt, unless
 /// `exit` asks it to end the session.
@@ -405,15 +404,4 @@ fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     // The context may be left half-updated by a panicking command; that is
     // the command's business, the console itself holds no broken invariant.
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
-}
-
-/// The text of a panic payload (`panic!("boom")` → `boom`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-text panic payload".to_owned()
-    }
 }

@@ -732,7 +732,7 @@ fn serve(
         eprintln!(
             "monitor: the monitor thread stopped after a panic: {}; the console is closed, the \
              application is unaffected",
-            crate::task::panic_message(&*payload)
+            crate::panic_message(&*payload)
         );
     }
 }
@@ -839,7 +839,7 @@ async fn accept_loop(
                     "monitor: the transport {} panicked in accept: {}; it accepts no more \
                      connections",
                     describe(&*transport),
-                    crate::task::panic_message(&*payload)
+                    crate::panic_message(&*payload)
                 );
                 return;
             }

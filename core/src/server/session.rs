@@ -71,7 +71,7 @@ pub(super) async fn contained(
     if let Err(payload) = AssertUnwindSafe(guarded).catch_unwind().await {
         eprintln!(
             "monitor: {who} ended by a panic: {}",
-            crate::task::panic_message(&*payload)
+            crate::panic_message(&*payload)
         );
     }
 }
