@@ -54,7 +54,7 @@ pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegi
 pub use server::{
     CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
 };
-pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
+pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};
 pub use task::{
     Cancelled, CancelledBy, CatchPanics, ExternalTask, Instrumented, PollToken, RuntimeCancelled,
     TaskEnd, TaskState, current_task, panic_message,

@@ -2,7 +2,7 @@
 
 use std::{future::Future, panic::Location, sync::Arc};
 
-use monitor_core::{TaskOptions, TaskRegistry};
+use monitor_core::{TaskRegistry, TaskSpec};
 use tokio::{runtime::Handle, task::JoinHandle};
 
 /// Spawns a tracked task on the current tokio runtime, recorded in the
@@ -68,8 +68,7 @@ pub fn task() -> TaskBuilder {
 #[derive(Debug, Clone, Default)]
 #[must_use = "a TaskBuilder does nothing until .spawn() is called"]
 pub struct TaskBuilder {
-    options: TaskOptions,
-    registry: Option<Arc<TaskRegistry>>,
+    spec: TaskSpec,
     handle: Option<Handle>,
 }
 
@@ -79,24 +78,7 @@ impl TaskBuilder {
         Self::default()
     }
 
-    /// Names the task; the console's `ps` shows and filters on it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options = self.options.name(name);
-        self
-    }
-
-    /// Keeps the task's record in the terminated history however many tasks
-    /// end after it; see [`TaskOptions::persistent`].
-    pub fn persistent(mut self, persistent: bool) -> Self {
-        self.options = self.options.persistent(persistent);
-        self
-    }
-
-    /// Records the task in `registry` instead of the global one.
-    pub fn registry(mut self, registry: Arc<TaskRegistry>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
+    monitor_core::task_builder_methods!(spec);
 
     /// Spawns on the runtime of `handle` instead of the current one, which
     /// also allows spawning from outside any runtime.
@@ -128,17 +110,14 @@ impl TaskBuilder {
             Some(handle) => handle,
             None => Handle::current(),
         };
-        let registry = self
-            .registry
-            .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
+        let (options, registry) = self.spec.into_parts(Location::caller());
+        let registry = registry.unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
         // The wrapper is spawned as it is: no future layer and no allocation
         // of the adapter's own. A monitor cancel runs the abort handle
         // installed below, so tokio drops the task and the `JoinHandle`
         // reports `is_cancelled()`; the wrapper, if it sees the request
         // first, drops the user's future and waits for that abort.
-        let task = registry
-            .instrument(future, self.options.location(Location::caller()))
-            .cancelled_by_runtime();
+        let task = registry.instrument(future, options).cancelled_by_runtime();
         let id = task.id();
 
         // With the `hooks` feature, keeps the spawn hook from registering
