@@ -13,6 +13,7 @@
 
 mod alloc;
 mod chart;
+mod clock;
 #[cfg(feature = "console")]
 mod console;
 mod instructions;
@@ -88,7 +89,7 @@ struct Options {
     console_only: bool,
     console_bin: Option<PathBuf>,
     /// Workloads to run (`poll`, `spawn`, `requests`, `memory`, `scale`,
-    /// `wedged`, `console`); all when empty. For investigating one figure; the
+    /// `wedged`, `clock`, `console`); all when empty. For investigating one figure; the
     /// summary of such a run is incomplete.
     only: Vec<String>,
     /// Only the systems whose `runtime/system` label is listed.
@@ -138,7 +139,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
-                     [--only poll,spawn,requests,memory,scale,wedged,console] \
+                     [--only poll,spawn,requests,memory,scale,wedged,clock,console] \
                      [--system tokio/bare,tokio/tracked,...] [--once] [--instructions] \
                      [--chart-from SUMMARY.json]\n\
                      (--console-only is what the harness passes to the console build)"
@@ -300,6 +301,11 @@ fn main() -> ExitCode {
         scale::wedged(1_000, if options.quick { 5 } else { 15 })
     });
 
+    let clock = options.runs("clock").then(|| {
+        eprintln!("clock: coarse ticker vs CLOCK_MONOTONIC_COARSE ...");
+        clock::measure(options.quick)
+    });
+
     let instructions = if options.instructions {
         instructions::count(&sizes).unwrap_or_else(|err| {
             eprintln!("instructions: {err}");
@@ -317,6 +323,7 @@ fn main() -> ExitCode {
         console_subscriber: console_status,
         scale,
         wedged,
+        clock,
         targets: Vec::new(),
     };
     summary.targets = targets(&summary);
@@ -346,6 +353,7 @@ fn main() -> ExitCode {
     println!("{}", summary.table());
     println!("{}", summary.instructions_table());
     println!("{}", scale_table(&summary));
+    println!("{}", summary.clock_table());
     println!("{}", summary.targets_table());
     let written: Vec<String> = std::iter::once(&json_path)
         .chain(&charts)

@@ -188,6 +188,9 @@ pub(crate) struct Summary {
     pub(crate) instructions: BTreeMap<String, Instructions>,
     pub(crate) scale: Vec<ScaleResult>,
     pub(crate) wedged: Option<WedgedResult>,
+    /// The clock comparison (`crate::clock`); absent in older summaries.
+    #[serde(default)]
+    pub(crate) clock: Option<crate::clock::ClockResult>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -259,6 +262,25 @@ impl Summary {
             );
         }
         out
+    }
+
+    pub(crate) fn clock_table(&self) -> String {
+        let Some(c) = &self.clock else {
+            return String::new();
+        };
+        let ticker = c
+            .ticker_cpu_percent
+            .map_or("not readable".to_owned(), |p| format!("{p:.3} % of a core"));
+        format!(
+            "| clock read | ns per read | staleness |\n|---|---:|---|\n\
+             | coarse (atomic load, 1 kHz ticker thread) | {:.2} | ≤ 1 ms; ticker costs {ticker} |\n\
+             | `CLOCK_MONOTONIC_COARSE` (vDSO) | {:.2} | ≤ {:.1} ms (kernel tick) |\n\
+             | `Instant::now()` (`CLOCK_MONOTONIC`) | {:.2} | none |\n",
+            c.coarse_ticker_read_ns,
+            c.monotonic_coarse_read_ns,
+            c.monotonic_coarse_resolution_ns as f64 / 1e6,
+            c.instant_now_read_ns,
+        )
     }
 
     pub(crate) fn targets_table(&self) -> String {
@@ -349,6 +371,7 @@ mod tests {
             instructions: BTreeMap::new(),
             scale: Vec::new(),
             wedged: None,
+            clock: None,
             targets: Vec::new(),
         };
         let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();

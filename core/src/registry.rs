@@ -23,12 +23,13 @@ use crate::{
 
 /// Number of independently locked shards of the live-task map. Spawn and
 /// task end lock one shard (chosen by id), so threads spawning at once
-/// rarely meet; the monitor visits the shards one by one. (Two under loom,
-/// whose state space grows with every lock.)
-#[cfg(not(loom))]
+/// rarely meet; the monitor visits the shards one by one. (One under loom:
+/// ids come from a process-wide counter, so the shard a model's task lands
+/// in would differ between loom's runs of the same model.)
+#[cfg(not(monitor_loom))]
 const SHARDS: usize = 64;
-#[cfg(loom)]
-const SHARDS: usize = 2;
+#[cfg(monitor_loom)]
+const SHARDS: usize = 1;
 
 /// The default number of ended tasks kept for `ps-terminated`.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
@@ -468,39 +469,49 @@ impl TaskRegistry {
     /// record (after this, nothing reads `live` any more) and copies what
     /// the history keeps. Does nothing if the task has already retired.
     pub(crate) fn retire(&self, id: TaskId, live: Option<&LiveRecord>, mut how: TaskEnd) {
-        let removed = self.shard(id).remove(&id.as_u64());
-        let Some(entry) = removed else {
-            return;
-        };
-        // A cancel the runtime carried out (tokio's abort) reaches the task
-        // as a drop; the request is what stopped it.
-        if how
-            == (TaskEnd::Cancelled {
-                by: CancelledBy::Dropped,
-            })
-            && (entry.cancel_requested || live.is_some_and(LiveRecord::cancel_requested))
-        {
-            how = TaskEnd::Cancelled {
-                by: CancelledBy::Request,
+        let (canceller, evicted) = {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.remove(&id.as_u64()) else {
+                return;
             };
-        }
-        let ended = Ended {
-            id,
-            info: entry.info,
-            polls: live.map_or(0, LiveRecord::polls),
-            busy_ns: live.map_or(0, LiveRecord::busy_ns),
-            how,
-            // The coarse clock unless asked for precision: ~100 instructions
-            // less per task, and end times in the history to the millisecond.
-            at_ns: if self.precise_timing {
-                precise_now_ns()
-            } else {
-                coarse_now_ns()
-            },
+            // A cancel the runtime carried out (tokio's abort) reaches the
+            // task as a drop; the request is what stopped it.
+            if how
+                == (TaskEnd::Cancelled {
+                    by: CancelledBy::Dropped,
+                })
+                && (entry.cancel_requested || live.is_some_and(LiveRecord::cancel_requested))
+            {
+                how = TaskEnd::Cancelled {
+                    by: CancelledBy::Request,
+                };
+            }
+            let Entry {
+                info, canceller, ..
+            } = entry;
+            let ended = Ended {
+                id,
+                info,
+                polls: live.map_or(0, LiveRecord::polls),
+                busy_ns: live.map_or(0, LiveRecord::busy_ns),
+                how,
+                // The coarse clock unless asked for precision: ~100
+                // instructions less per task, and end times in the history
+                // to the millisecond.
+                at_ns: if self.precise_timing {
+                    precise_now_ns()
+                } else {
+                    coarse_now_ns()
+                },
+            };
+            // Into the history before the shard lock is released, so a
+            // reader that misses the task among the live ones finds it
+            // there: a task never vanishes from view while it ends.
+            (canceller, self.history.push(ended))
         };
-        self.history.push(ended);
-        // `entry.canceller` (if any) is dropped here, outside every lock: it
-        // may hold a reference to the runtime's task.
+        // The canceller (it may hold a reference to the runtime's task) and
+        // the entry the history evicted are dropped outside every lock.
+        drop((canceller, evicted));
     }
 
     /// Installs the runtime's own way to stop task `id`, run (once, on the
@@ -655,19 +666,19 @@ impl History {
         }
     }
 
-    fn push(&self, ended: Ended) {
+    /// Keeps `ended`; returns the entry it pushed out (or `ended` itself
+    /// with no room at all), for the caller to free outside its locks.
+    #[must_use = "dropped by the caller once it holds no lock"]
+    fn push(&self, ended: Ended) -> Option<Ended> {
         if ended.info.persistent {
             lock(&self.persistent).push(ended);
-            return;
+            return None;
         }
         if self.ring.is_empty() {
-            return;
+            return Some(ended);
         }
         let slot = self.cursor.fetch_add(1, Ordering::Relaxed) as usize % self.ring.len();
-        let evicted = lock(&self.ring[slot]).replace(ended);
-        // The oldest entry (its name, its panic message) is freed outside
-        // the slot lock.
-        drop(evicted);
+        lock(&self.ring[slot]).replace(ended)
     }
 
     fn for_each(&self, visit: &mut dyn FnMut(&Ended)) {

@@ -1,17 +1,17 @@
 //! The synchronisation primitives of the task hot path, swapped for loom's
-//! model-checked ones under `--cfg loom` (see `core/tests/loom.rs`).
+//! model-checked ones under `--cfg monitor_loom` (see `core/tests/loom.rs`).
 //!
 //! Only what the poll, cancel, snapshot and retire paths share goes through
 //! here; process-wide statics (the id counter, the clock) stay `std`, since
 //! loom types cannot live in statics.
 
-#[cfg(not(loom))]
+#[cfg(not(monitor_loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard,
     atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, fence},
 };
 
-#[cfg(loom)]
+#[cfg(monitor_loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard,
     atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, fence},
@@ -19,11 +19,11 @@ pub(crate) use loom::sync::{
 
 /// `std::cell::UnsafeCell` with loom's closure-based access API, so the same
 /// code compiles against both.
-#[cfg(not(loom))]
+#[cfg(not(monitor_loom))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(monitor_loom))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> Self {
         Self(std::cell::UnsafeCell::new(value))
@@ -42,7 +42,7 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(monitor_loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
 /// Locks `mutex`, ignoring poisoning: every critical section of the task

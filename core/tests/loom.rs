@@ -7,10 +7,10 @@
 //! races. Run with:
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//! RUSTFLAGS="--cfg monitor_loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p monitor-core --release --test loom
 //! ```
-#![cfg(loom)]
+#![cfg(monitor_loom)]
 
 use std::{
     future::Future,

@@ -190,7 +190,10 @@ impl LiveRecord {
             coarse_now_ns()
         };
         let spent = now.saturating_sub(started);
-        if spent != 0 {
+        // Under loom the clock is outside the model (a real ticker thread),
+        // so the branch must not depend on it: loom replays each schedule
+        // and requires the same atomic operations every time.
+        if spent != 0 || cfg!(monitor_loom) {
             let busy = self.busy_ns.load(Ordering::Relaxed);
             self.busy_ns.store(busy + spent, Ordering::Relaxed);
         }
@@ -246,9 +249,9 @@ impl WakerSlot {
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            #[cfg(loom)]
+            #[cfg(monitor_loom)]
             loom::thread::yield_now();
-            #[cfg(not(loom))]
+            #[cfg(not(monitor_loom))]
             std::hint::spin_loop();
         }
         SlotGuard(&self.locked)
