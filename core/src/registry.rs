@@ -12,7 +12,7 @@ use std::{
 use rustc_hash::FxBuildHasher;
 
 use crate::{
-    CancelRequested, ExternalTask, Instrumented, MonitorError, TaskId, TaskIntrospect,
+    CancelRequested, ExternalTask, Instrumented, RegistryError, TaskId, TaskIntrospect,
     TaskSnapshot,
     clock::{self, coarse_now_ns, precise_now_ns},
     sync::{AtomicU64, Mutex, MutexGuard, lock},
@@ -47,7 +47,7 @@ pub(crate) struct TaskInfo {
     parent: Option<TaskId>,
     spawned_at_ns: u64,
     persistent: bool,
-    /// `false` makes `cancel` answer `MonitorError::NotCancellable` instead
+    /// `false` makes `cancel` answer `RegistryError::NotCancellable` instead
     /// of setting a flag nobody would act on.
     cancellable: bool,
 }
@@ -267,7 +267,7 @@ impl TaskOptions {
     /// Whether the console's `cancel` may stop the task (default `true`).
     ///
     /// With `false`, [`TaskIntrospect::cancel`] answers
-    /// [`MonitorError::NotCancellable`] and leaves the task alone. Meant for
+    /// [`RegistryError::NotCancellable`] and leaves the task alone. Meant for
     /// tasks [registered](TaskRegistry::register) without a way to stop them
     /// — the tokio adapter's runtime hooks see plain `tokio::spawn` tasks but
     /// get no handle to abort them — so that the console says so instead of
@@ -341,23 +341,20 @@ impl TaskRegistry {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::Config`] if the global registry already exists with
+    /// [`RegistryError::AlreadyConfigured`] if the global registry already exists with
     /// different settings.
     pub fn configure_global(
         builder: TaskRegistryBuilder,
-    ) -> Result<&'static Arc<TaskRegistry>, MonitorError> {
+    ) -> Result<&'static Arc<TaskRegistry>, RegistryError> {
         let wanted = (builder.history_capacity, builder.precise_timing);
         let global = GLOBAL.get_or_init(|| builder.build());
         if (global.history_capacity(), global.precise_timing) == wanted {
             Ok(global)
         } else {
-            Err(MonitorError::Config(format!(
-                "the global task registry was already created (history capacity {}, precise \
-                 timing {}) before it could be configured; configure it before the first task \
-                 is spawned",
-                global.history_capacity(),
-                global.precise_timing
-            )))
+            Err(RegistryError::AlreadyConfigured {
+                history_capacity: global.history_capacity(),
+                precise_timing: global.precise_timing,
+            })
         }
     }
 
@@ -605,21 +602,21 @@ impl TaskIntrospect for TaskRegistry {
         found
     }
 
-    fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         let (requested, canceller, waker) = {
             let mut shard = self.shard(id);
             let Some(entry) = shard.get_mut(&id.as_u64()) else {
                 drop(shard);
                 return Err(match self.task(id) {
-                    Some(ended) => MonitorError::AlreadyEnded {
+                    Some(ended) => RegistryError::AlreadyEnded {
                         id,
                         state: ended.state,
                     },
-                    None => MonitorError::NoSuchTask(id),
+                    None => RegistryError::NoSuchTask(id),
                 });
             };
             if !entry.info.cancellable {
-                return Err(MonitorError::NotCancellable(id));
+                return Err(RegistryError::NotCancellable(id));
             }
             entry.cancel_requested = true;
             let (requested, waker) = match entry.live() {

@@ -2,8 +2,12 @@
 //! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
 //! command-line options, the console namespace they expose, and the
 //! scripted `--tour` that connects to the demo's own monitor like a user
-//! would. The applications themselves are written per runtime.
+//! would, and the blocking [`client::ConsoleClient`] the tour, the
+//! benchmarks and tests drive a console with. The applications themselves
+//! are written per runtime.
 #![deny(missing_docs)]
+
+pub mod client;
 
 use std::{
     io,
@@ -15,9 +19,9 @@ use std::{
     time::Duration,
 };
 
-use monitor_core::{
-    MONITOR_PORT, Monitor, MonitorError, client::ConsoleClient, console::Namespace, dispatch::Arg,
-};
+use client::ConsoleClient;
+use monitor_core::dispatch::Arg;
+use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace};
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]

@@ -75,8 +75,8 @@ impl<C: 'static> Dispatcher<C> {
     }
 
     /// Adds a command. Fails when its name or an alias is taken or cannot be
-    /// typed as one word, when it has no handler, or when clap rejects its
-    /// arguments.
+    /// typed as one word, when it has no handler, or when its arguments
+    /// contradict each other (two with one name or one short flag).
     pub fn register(&mut self, command: Command<C>) -> Result<&mut Self, RegisterError> {
         let Command {
             name,

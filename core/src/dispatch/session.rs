@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use async_io::Timer;
 use clap::error::ErrorKind;
 use futures_lite::FutureExt as _;
 
@@ -196,7 +195,7 @@ impl<C: fmt::Debug> fmt::Debug for Session<C> {
 }
 
 /// Runs a non-empty, trimmed line through `precmd`, the command (or
-/// `default`) and `postcmd`.
+/// `unknown_command`) and `postcmd`.
 async fn dispatch<C: Send + 'static>(
     dispatcher: &Dispatcher<C>,
     ctx: &mut C,
@@ -326,7 +325,7 @@ async fn run_future(
             .unwrap_or_else(|payload| Err(CommandError::Panicked(panic_message(payload.as_ref()))))
     };
     let timer = async {
-        Timer::after(timeout).await;
+        futures_timer::Delay::new(timeout).await;
         Err(CommandError::TimedOut(timeout))
     };
     let Some(executor) = executor else {
@@ -367,8 +366,12 @@ fn unknown<C: 'static>(
     word: &str,
     args: &[String],
 ) -> Reply {
-    guard(|| dispatcher.hooks().default(ctx, dispatcher, word, args))
-        .unwrap_or_else(|message| hook_panicked("default", &message))
+    guard(|| {
+        dispatcher
+            .hooks()
+            .unknown_command(ctx, dispatcher, word, args)
+    })
+    .unwrap_or_else(|message| hook_panicked("default", &message))
 }
 
 /// `name: error` on one line, after whatever the command wrote before it

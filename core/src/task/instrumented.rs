@@ -349,16 +349,16 @@ impl<F: Future> Future for RuntimeCancelled<F> {
     }
 }
 
-/// The text of a panic payload: the message of `panic!("...")`, or
-/// `"<non-string panic payload>"` for a payload that is neither `&str` nor
-/// `String` (`std::panic::panic_any`).
+/// The text of a panic payload: `panic!("boom")` gives `boom`, a payload
+/// that is not text gives `<non-string panic payload>`.
 ///
-/// The one place that turns payloads into text, for the task history, join
-/// errors and the console's reports of panicking commands.
+/// This is how [`TaskEnd::Panicked`] messages are made; runtimes and
+/// commands that catch panics of their own use it to report them the same
+/// way.
 ///
 /// ```
-/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
-/// assert_eq!(monitor_core::panic_message(&*payload), "boom 7");
+/// let payload = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
+/// assert_eq!(monitor_core::panic_message(&*payload), "boom");
 /// ```
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
