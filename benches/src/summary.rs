@@ -408,6 +408,10 @@ mod tests {
             wall_ns: 100.0,
             cpu_ns: 200.0,
         });
+        samples.push_request(Cost {
+            wall_ns: 1_000.0,
+            cpu_ns: 2_000.0,
+        });
         samples.bytes.push(300.0);
         samples
     }

@@ -11,7 +11,7 @@ use std::{
 use monitor_core::{JoinError, TaskId, TaskSpec};
 
 /// Spawns a tracked task on async-std's runtime, recorded in the global
-/// registry ([`TaskRegistry::global`]).
+/// registry ([`TaskRegistry::global`](monitor_core::TaskRegistry::global)).
 ///
 /// Like [`async_std::task::spawn`], but the returned [`JoinHandle`]
 /// resolves to `Result<T, JoinError>` so that a cancel from the monitor

@@ -90,7 +90,7 @@ impl TaskBuilder {
     /// Spawns the task and returns tokio's own handle to it.
     ///
     /// A monitor `cancel` aborts the task through its
-    /// [`AbortHandle`], so the handle resolves to a `JoinError` with
+    /// [`AbortHandle`](tokio::task::AbortHandle), so the handle resolves to a `JoinError` with
     /// `is_cancelled() == true`; a panic resolves to one with
     /// `is_panic() == true`, after the registry recorded its message.
     ///
