@@ -13,6 +13,7 @@
 
 mod alloc;
 mod chart;
+mod clock;
 #[cfg(feature = "console")]
 mod console;
 mod instructions;
@@ -46,6 +47,7 @@ trait Bench {
     fn label(&self) -> Label;
     fn poll_heavy(&self, sizes: &Sizes) -> Cost;
     fn spawn_heavy(&self, sizes: &Sizes) -> Cost;
+    fn requests(&self, sizes: &Sizes) -> Cost;
     fn idle_memory(&self, sizes: &Sizes) -> f64;
 }
 
@@ -65,6 +67,9 @@ impl<S: System, M: Fn() -> S> Bench for Entry<S, M> {
     fn spawn_heavy(&self, sizes: &Sizes) -> Cost {
         workloads::spawn_heavy(&self.system, sizes.spawn_tasks)
     }
+    fn requests(&self, sizes: &Sizes) -> Cost {
+        workloads::requests(&self.system, sizes.requests, sizes.requests_in_flight)
+    }
     fn idle_memory(&self, sizes: &Sizes) -> f64 {
         workloads::idle_memory(&self.make, sizes.memory_tasks)
     }
@@ -83,8 +88,8 @@ struct Options {
     update_docs: bool,
     console_only: bool,
     console_bin: Option<PathBuf>,
-    /// Workloads to run (`poll`, `spawn`, `memory`, `scale`, `wedged`,
-    /// `console`); all when empty. For investigating one figure; the
+    /// Workloads to run (`poll`, `spawn`, `requests`, `memory`, `scale`,
+    /// `wedged`, `clock`, `console`); all when empty. For investigating one figure; the
     /// summary of such a run is incomplete.
     only: Vec<String>,
     /// Only the systems whose `runtime/system` label is listed.
@@ -134,7 +139,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
-                     [--only poll,spawn,memory,scale,wedged,console] \
+                     [--only poll,spawn,requests,memory,scale,wedged,clock,console] \
                      [--system tokio/bare,tokio/tracked,...] [--once] [--instructions] \
                      [--chart-from SUMMARY.json]\n\
                      (--console-only is what the harness passes to the console build)"
@@ -164,6 +169,8 @@ fn sizes(quick: bool) -> Sizes {
         repetitions: if quick { 5 } else { 15 },
         memory_repetitions: 3,
         workers: WORKERS,
+        requests: 20_000,
+        requests_in_flight: 1_024,
     }
 }
 
@@ -294,6 +301,11 @@ fn main() -> ExitCode {
         scale::wedged(1_000, if options.quick { 5 } else { 15 })
     });
 
+    let clock = options.runs("clock").then(|| {
+        eprintln!("clock: coarse ticker vs CLOCK_MONOTONIC_COARSE ...");
+        clock::measure(options.quick)
+    });
+
     let instructions = if options.instructions {
         instructions::count(&sizes).unwrap_or_else(|err| {
             eprintln!("instructions: {err}");
@@ -311,6 +323,7 @@ fn main() -> ExitCode {
         console_subscriber: console_status,
         scale,
         wedged,
+        clock,
         targets: Vec::new(),
     };
     summary.targets = targets(&summary);
@@ -340,6 +353,7 @@ fn main() -> ExitCode {
     println!("{}", summary.table());
     println!("{}", summary.instructions_table());
     println!("{}", scale_table(&summary));
+    println!("{}", summary.clock_table());
     println!("{}", summary.targets_table());
     let written: Vec<String> = std::iter::once(&json_path)
         .chain(&charts)
@@ -395,6 +409,9 @@ fn once(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> ExitCod
         if options.runs("spawn") {
             println!("{} spawn: {:?}", bench.label(), bench.spawn_heavy(sizes));
         }
+        if options.runs("requests") {
+            println!("{} requests: {:?}", bench.label(), bench.requests(sizes));
+        }
         if options.runs("memory") {
             println!(
                 "{} memory: {:.1} B",
@@ -415,16 +432,21 @@ fn measure(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> Vec<
         .map(|b| (b.label(), Samples::default()))
         .collect();
     let n = benches.len();
-    let (poll, spawn) = (options.runs("poll"), options.runs("spawn"));
-    if poll || spawn {
+    let (poll, spawn, requests) = (
+        options.runs("poll"),
+        options.runs("spawn"),
+        options.runs("requests"),
+    );
+    if poll || spawn || requests {
         eprintln!("warming up ...");
         for bench in benches {
             bench.poll_heavy(sizes);
             bench.spawn_heavy(sizes);
+            bench.requests(sizes);
         }
     }
     for rep in 0..sizes.repetitions {
-        if !(poll || spawn) {
+        if !(poll || spawn || requests) {
             break;
         }
         eprintln!("repetition {}/{} ...", rep + 1, sizes.repetitions);
@@ -438,6 +460,12 @@ fn measure(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> Vec<
             let i = (k + rep) % n;
             if spawn {
                 samples[i].1.push_spawn(benches[i].spawn_heavy(sizes));
+            }
+        }
+        for k in 0..n {
+            let i = (k + rep) % n;
+            if requests {
+                samples[i].1.push_request(benches[i].requests(sizes));
             }
         }
     }
@@ -617,6 +645,12 @@ fn targets(summary: &Summary) -> Vec<Target> {
             goal: "≤ 1.25".to_owned(),
             measured: format!("{:.2}", tracked.spawn_ratio),
             met: tracked.spawn_ratio <= 1.25,
+        });
+        targets.push(Target {
+            what: format!("{runtime}: request_ratio (realistic workload, end to end)"),
+            goal: "≤ 1.05".to_owned(),
+            measured: format!("{:.2}", tracked.request_ratio),
+            met: tracked.request_ratio <= 1.05,
         });
         targets.push(Target {
             what: format!("{runtime}: memory per live task above bare"),

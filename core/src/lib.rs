@@ -45,6 +45,7 @@ mod id;
 mod introspect;
 mod registry;
 mod spawn;
+mod sync;
 mod task;
 pub mod transport;
 
@@ -58,9 +59,9 @@ pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
-pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
+pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};
 pub use task::{
-    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState,
-    current_task, panic_message,
+    Cancelled, CancelledBy, CatchPanics, ExternalTask, Instrumented, PollToken, RuntimeCancelled,
+    TaskEnd, TaskState, current_task, panic_message,
 };
 pub use transport::Transport;
