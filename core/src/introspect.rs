@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 
 use crate::{
-    MonitorError, TaskId,
+    FrameNode, FrameTree, MonitorError, TaskId,
     task::{TaskEnd, TaskState},
 };
 
@@ -93,6 +93,11 @@ pub struct TraceFrame {
 }
 
 /// What `where` shows for a task.
+///
+/// Its await stack can come from two sources, kept apart: `frames`, the
+/// pending calls of functions marked with [`#[frame]`](macro@crate::frame)
+/// (any runtime), and `stack`, a dump taken by the runtime adapter (tokio's
+/// task dumps), named by `stack_source`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TaskTrace {
@@ -100,9 +105,20 @@ pub struct TaskTrace {
     pub task: TaskSnapshot,
     /// Who spawned whom, from the root down to the task's parent.
     pub ancestors: Vec<TraceFrame>,
-    /// A real await stack, when the adapter can take one (e.g. tokio's
-    /// task dumps). `None` when not available.
+    /// The pending marked calls, outermost first: for a live task what it
+    /// awaits now (for a task inside a poll, the calls entered so far); for
+    /// an ended one what it was awaiting when it ended, if kept (see
+    /// [`FrameTree::at_end`]).
+    pub frames: Vec<FrameNode>,
+    /// `frames` hit [`MAX_FRAMES`](crate::MAX_FRAMES) and leaves some out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub frames_truncated: bool,
+    /// A real await stack from the runtime adapter (e.g. tokio's task
+    /// dumps). `None` when not available.
     pub stack: Option<String>,
+    /// Where `stack` came from ([`TaskIntrospect::stack_source`]); `None`
+    /// when there is no `stack`.
+    pub stack_source: Option<String>,
 }
 
 impl TaskTrace {
@@ -111,8 +127,26 @@ impl TaskTrace {
         Self {
             task,
             ancestors,
+            frames: Vec::new(),
+            frames_truncated: false,
+            stack_source: stack.as_ref().map(|_| "runtime adapter".to_owned()),
             stack,
         }
+    }
+
+    /// Adds the pending marked calls.
+    pub fn with_frames(mut self, frames: FrameTree) -> Self {
+        self.frames = frames.roots;
+        self.frames_truncated = frames.truncated;
+        self
+    }
+
+    /// Names where `stack` came from.
+    pub fn with_stack_source(mut self, source: impl Into<String>) -> Self {
+        if self.stack.is_some() {
+            self.stack_source = Some(source.into());
+        }
+        self
     }
 }
 
@@ -168,17 +202,48 @@ impl fmt::Display for TaskTrace {
             task.location,
             indent = 2 + depth * 2
         )?;
-        match &self.stack {
-            Some(stack) => {
-                writeln!(f, "Stack:")?;
-                for line in stack.lines() {
-                    writeln!(f, "  {line}")?;
-                }
-            }
-            None => writeln!(
+        let ended = task.ended.is_some();
+        if !self.frames.is_empty() {
+            writeln!(
                 f,
-                "(no await stack: this runtime adapter does not capture one)"
-            )?,
+                "{} (from #[frame] marks, innermost last):",
+                if ended {
+                    "Await stack when it ended"
+                } else {
+                    "Await stack"
+                }
+            )?;
+            let tree = FrameTree {
+                roots: self.frames.clone(),
+                truncated: self.frames_truncated,
+            };
+            for line in tree.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if let Some(stack) = &self.stack {
+            writeln!(
+                f,
+                "Await stack (from {}):",
+                self.stack_source.as_deref().unwrap_or("runtime adapter")
+            )?;
+            for line in stack.lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if self.frames.is_empty() && self.stack.is_none() {
+            if ended {
+                writeln!(
+                    f,
+                    "(no await stack kept: no #[frame]-marked call was pending when it ended)"
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "(no await stack: no #[frame]-marked call is pending; mark async functions \
+                     with #[frame] to record one)"
+                )?;
+            }
         }
         Ok(())
     }
@@ -263,6 +328,24 @@ pub trait TaskIntrospect: Send + Sync + 'static {
         None
     }
 
+    /// Names where [`stack`](TaskIntrospect::stack) comes from, for the
+    /// reader of `where` (`"tokio task dump"`).
+    fn stack_source(&self) -> &'static str {
+        "runtime adapter"
+    }
+
+    /// The pending [`#[frame]`](macro@crate::frame)-marked calls of `task`:
+    /// the live tree, or for an ended task the one kept when it ended. The
+    /// default reads the process-wide frame table, which every runtime
+    /// feeds; override only to add frames from elsewhere.
+    fn frames(&self, task: &TaskSnapshot) -> FrameTree {
+        if task.state.is_terminal() {
+            FrameTree::at_end(task.id)
+        } else {
+            FrameTree::of_live_task(task.id)
+        }
+    }
+
     /// Every live task, sorted by id.
     fn live_tasks(&self) -> Vec<TaskSnapshot> {
         let mut tasks = Vec::with_capacity(self.live_count());
@@ -271,8 +354,8 @@ pub trait TaskIntrospect: Send + Sync + 'static {
         tasks
     }
 
-    /// What `where` shows: the task, the chain of tasks that spawned it and,
-    /// if available, its await stack.
+    /// What `where` shows: the task, the chain of tasks that spawned it,
+    /// its pending marked calls and, if available, the runtime's stack.
     ///
     /// # Errors
     ///
@@ -309,7 +392,10 @@ pub trait TaskIntrospect: Send + Sync + 'static {
             }
         }
         ancestors.reverse();
+        let frames = self.frames(&task);
         let stack = self.stack(id);
-        Ok(TaskTrace::new(task, ancestors, stack))
+        Ok(TaskTrace::new(task, ancestors, stack)
+            .with_frames(frames)
+            .with_stack_source(self.stack_source()))
     }
 }

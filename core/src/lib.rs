@@ -37,6 +37,7 @@ pub mod dispatch;
 mod error;
 mod executor;
 pub mod format;
+mod frame;
 mod id;
 mod introspect;
 mod registry;
@@ -47,8 +48,10 @@ pub mod transport;
 
 pub use error::MonitorError;
 pub use executor::{BoxedFuture, Executor};
+pub use frame::{FrameNode, FrameTree, Framed, KEPT_TREES, MAX_FRAMES, framed};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
+pub use monitor_macros::frame;
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
 pub use server::{
     CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,

@@ -80,7 +80,10 @@ fn where_shows_the_await_stack_of_a_tracked_task() {
     assert!(stack.contains("waits_for_the_database"), "{stack}");
     assert!(stack.contains("waits_for_a_reply"), "{stack}");
     let trace = introspect.trace(id).unwrap().to_string();
-    assert!(trace.contains("Stack:"), "{trace}");
+    assert!(
+        trace.contains("Await stack (from tokio task dump"),
+        "{trace}"
+    );
 }
 
 #[test]
