@@ -214,7 +214,7 @@ loom::thread_local! {
 // ---- frames ----------------------------------------------------------------
 
 impl Frame {
-    pub(crate) const fn new(name: &'static str, location: &'static Location<'static>) -> Self {
+    pub(crate) fn new(name: &'static str, location: &'static Location<'static>) -> Self {
         Self {
             name,
             location,
