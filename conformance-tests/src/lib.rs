@@ -210,6 +210,9 @@ macro_rules! __contracts {
             telnet_negotiation_and_crlf_are_handled
             overlong_lines_are_rejected
             invalid_utf8_is_rejected
+            // Await stacks from #[frame]-marked calls.
+            where_shows_the_pending_frames_of_a_framed_task
+            where_shows_frames_while_the_task_blocks_its_worker
             // TCP.
             builtin_commands_work_over_tcp
             close_releases_the_port
