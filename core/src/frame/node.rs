@@ -11,13 +11,15 @@
 //!   of every frame in the tree and the list of root frames. Linking,
 //!   unlinking and the monitor's walk all hold that lock, so the monitor
 //!   never sees a half-linked node nor a node whose `Drop` has returned.
-//!   Each frame keeps its tree alive through an `Arc`, so the lock outlives
-//!   every frame that may still take it.
+//!   The tree (and its lock) stays alive while any frame may still take
+//!   the lock: roots hold an `Arc` of it, attached frames are covered by
+//!   their ancestors, and a detached frame is given an `Arc` of its own.
 //! * A frame that is unlinked while frames below it are still alive (a
 //!   child future moved out of its parent and kept) *detaches* those
 //!   children under the same lock: their `parent` is cleared and their
-//!   own later unlink is a no-op for the tree above. No frame ever keeps a
-//!   pointer to a frame that may have been freed.
+//!   own later unlink is a no-op for the tree above, and each gets its own
+//!   reference to the tree. No frame ever keeps a pointer to a frame that
+//!   may have been freed.
 //! * The thread-local `ACTIVE` pointer names the frame whose poll is on this
 //!   thread's stack; it is restored on the way out (panics included), so it
 //!   only ever points to a frame that is alive and pinned.
@@ -30,7 +32,7 @@ use std::{cell::Cell, marker::PhantomPinned, panic::Location, ptr};
 
 use rustc_hash::FxHashMap;
 
-use super::sync::{Arc, Mutex, UnsafeCell, lock};
+use super::sync::{Arc, Mutex, TreeLock, UnsafeCell, lock, lock_tree};
 use crate::{TaskId, current_task};
 
 /// One frame in a task's tree: what the monitor prints, the links that put
@@ -42,6 +44,9 @@ pub(crate) struct Frame {
     home: UnsafeCell<Home>,
     /// Guarded by the lock of the tree named in `home`.
     links: UnsafeCell<Links>,
+    /// Guarded likewise: the reference that keeps the tree alive for a
+    /// frame detached from its parent (see `unlink`).
+    adopted: UnsafeCell<Option<Arc<TaskFrames>>>,
     /// Linked frames are pointed to by their neighbours: never move one.
     _pinned: PhantomPinned,
 }
@@ -60,10 +65,25 @@ enum Home {
     Unpolled,
     /// Polled outside any tracked task: nobody can ask for it.
     Untracked,
-    /// In the tree of `task` (as a root when `root`), or detached from it.
-    Linked { task: Arc<TaskFrames>, root: bool },
+    /// A root of this tree; the `Arc` keeps the tree alive.
+    Root(Arc<TaskFrames>),
+    /// Below a parent in this tree, or detached from it. No reference
+    /// count of its own (that would cost two locked instructions per
+    /// marked call): while attached, its ancestors keep the tree alive;
+    /// once detached, `adopted` does.
+    Child(*const TaskFrames),
     /// Completed and unlinked.
     Done,
+}
+
+impl Home {
+    fn tree(&self) -> Option<*const TaskFrames> {
+        match self {
+            Home::Root(task) => Some(Arc::as_ptr(task)),
+            Home::Child(task) => Some(*task),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -93,7 +113,7 @@ impl Links {
 /// guards every frame linked below them.
 pub(crate) struct TaskFrames {
     id: TaskId,
-    tree: Mutex<Tree>,
+    tree: TreeLock<Tree>,
 }
 
 pub(crate) struct Tree {
@@ -112,7 +132,7 @@ impl TaskFrames {
     fn new(id: TaskId) -> Self {
         Self {
             id,
-            tree: Mutex::new(Tree {
+            tree: TreeLock::new(Tree {
                 first_root: ptr::null(),
                 frames: 0,
             }),
@@ -220,6 +240,7 @@ impl Frame {
             location,
             home: UnsafeCell::new(Home::Unpolled),
             links: UnsafeCell::new(Links::UNLINKED),
+            adopted: UnsafeCell::new(None),
             _pinned: PhantomPinned,
         }
     }
@@ -255,7 +276,9 @@ impl Frame {
     fn unwinding(&self) {
         // SAFETY: owner-only field, read by the owner.
         let home = self.home.with(|home| match unsafe { &*home } {
-            Home::Linked { task, root } => Some((task.id, *root)),
+            Home::Root(task) => Some((task.id, true)),
+            // SAFETY: a frame in a tree keeps it alive (see `Home::Child`).
+            Home::Child(task) => Some((unsafe { &**task }.id, false)),
             _ => None,
         });
         let Some((id, root)) = home else { return };
@@ -287,20 +310,23 @@ impl Frame {
             // thread's stack right now, so it is alive and pinned, and this
             // thread owns it for the duration of that poll.
             let parent = unsafe { &*parent };
-            if let Some(task) = parent.owned_task()
-                && task.id == id
-            {
-                let mut tree = lock(&task.tree);
-                // SAFETY: we hold the lock of the tree `parent` is in.
-                if unsafe { parent.links(&tree) }.linked {
-                    // SAFETY: as above; `self` is pinned (caller of `enter`).
-                    unsafe { self.link_below(parent, &mut tree) };
-                    drop(tree);
-                    self.set_home(Home::Linked { task, root: false });
-                    return;
+            if let Some(tree) = parent.tree() {
+                // SAFETY: `parent` is in that tree, which keeps it alive.
+                let task = unsafe { &*tree };
+                if task.id == id {
+                    let mut guard = lock_tree(&task.tree);
+                    // SAFETY: we hold the lock of the tree `parent` is in.
+                    if unsafe { parent.links(&guard) }.linked {
+                        // SAFETY: as above; `self` is pinned (see `enter`).
+                        unsafe { self.link_below(parent, &mut guard) };
+                        drop(guard);
+                        self.set_home(Home::Child(tree));
+                        return;
+                    }
+                    // The parent was detached (an ancestor was dropped
+                    // while this future lived on): become a root instead,
+                    // so the task still shows it.
                 }
-                // The parent was detached (an ancestor dropped while this
-                // future lived on): become a root so the task still shows it.
             }
         }
         let mut shard = lock(table().shard(id));
@@ -309,21 +335,19 @@ impl Frame {
                 .entry(id)
                 .or_insert_with(|| Arc::new(TaskFrames::new(id))),
         );
-        let mut tree = lock(&task.tree);
+        let mut tree = lock_tree(&task.tree);
         // SAFETY: we hold the tree's lock; `self` is pinned.
         unsafe { self.link_below(ptr::null(), &mut tree) };
         drop(tree);
         drop(shard);
-        self.set_home(Home::Linked { task, root: true });
+        self.set_home(Home::Root(task));
     }
 
-    /// The tree this frame is linked into, if any. Owner only.
-    fn owned_task(&self) -> Option<Arc<TaskFrames>> {
-        // SAFETY: owner-only field (see `attach` for the parent case).
-        self.home.with(|home| match unsafe { &*home } {
-            Home::Linked { task, .. } => Some(Arc::clone(task)),
-            _ => None,
-        })
+    /// The tree this frame took part in, if any. Owner only.
+    fn tree(&self) -> Option<*const TaskFrames> {
+        // SAFETY: owner-only field (for a parent in `attach`, this thread
+        // owns it during its poll).
+        self.home.with(|home| unsafe { &*home }.tree())
     }
 
     fn set_home(&self, new: Home) -> Home {
@@ -387,13 +411,17 @@ impl Frame {
         tree.frames += 1;
     }
 
-    /// Takes `self` out of its tree and detaches its children.
+    /// Takes `self` out of its tree and detaches its children, giving each
+    /// a reference to `owner` (the tree) of its own. Returns `self`'s own
+    /// such reference if it had been detached, for the caller to drop
+    /// after unlocking.
     ///
     /// # Safety
     ///
-    /// The caller holds `tree`'s lock and `self` took part in that tree
-    /// (linked, or detached from it) and has not been unlinked before.
-    unsafe fn unlink(&self, tree: &mut Tree) {
+    /// The caller holds `tree`'s lock, `owner` is the `TaskFrames` around
+    /// it, and `self` took part in that tree (linked, or detached from it)
+    /// and has not been unlinked before.
+    unsafe fn unlink(&self, tree: &mut Tree, owner: *const TaskFrames) -> Option<Arc<TaskFrames>> {
         // SAFETY: neighbours reached through `links` are linked in `tree`
         // (a frame that leaves clears the pointers to it), hence alive; we
         // hold the lock.
@@ -420,18 +448,27 @@ impl Frame {
                         ..Links::UNLINKED
                     }
                 });
+                // The child no longer has ancestors keeping the tree
+                // alive: it gets a reference of its own. `owner` is alive
+                // (we are in its tree) and came from `Arc::new`.
+                Arc::increment_strong_count(owner);
+                let keep = Arc::from_raw(owner);
+                (*child).adopted.with_mut(|adopted| *adopted = Some(keep));
                 child = next;
             }
             self.update(tree, |links| *links = Links::UNLINKED);
+            tree.frames -= 1;
+            self.adopted.with_mut(|adopted| (*adopted).take())
         }
-        tree.frames -= 1;
     }
 
     /// The future completed: leave the tree now, so the monitor shows
     /// pending frames only. Owner only.
     pub(crate) fn complete(&self) {
-        if let Home::Linked { task, root } = self.set_home(Home::Done) {
-            self.leave(&task, root, false);
+        match self.set_home(Home::Done) {
+            Home::Root(task) => self.leave_root(&task, false),
+            Home::Child(task) => self.leave_child(task),
+            _ => {}
         }
     }
 
@@ -440,9 +477,13 @@ impl Frame {
     /// was cancelled, panicked, or dropped by its runtime), its tree is
     /// kept for `where-terminated`. Owner only.
     pub(crate) fn release(&self) {
-        if let Home::Linked { task, root } = self.set_home(Home::Done) {
-            let ending = root && current_task() != Some(task.id);
-            self.leave(&task, root, ending);
+        match self.set_home(Home::Done) {
+            Home::Root(task) => {
+                let ending = current_task() != Some(task.id);
+                self.leave_root(&task, ending);
+            }
+            Home::Child(task) => self.leave_child(task),
+            _ => {}
         }
         // Under loom, a last write to the links: any read the monitor made
         // of this frame that the unlink did not order before this point is
@@ -452,26 +493,33 @@ impl Frame {
         self.links.with_mut(|_| ());
     }
 
-    fn leave(&self, task: &Arc<TaskFrames>, root: bool, keep_tree: bool) {
-        if !root {
-            let mut tree = lock(&task.tree);
-            // SAFETY: we hold the lock of the tree this frame took part in.
-            unsafe { self.unlink(&mut tree) };
-            return;
-        }
+    fn leave_child(&self, owner: *const TaskFrames) {
+        // SAFETY: this frame is still in the tree (only it takes itself
+        // out), so the tree is alive (see `Home::Child`).
+        let task = unsafe { &*owner };
+        let mut tree = lock_tree(&task.tree);
+        // SAFETY: we hold the lock of the tree this frame took part in.
+        let adopted = unsafe { self.unlink(&mut tree, owner) };
+        drop(tree);
+        // Possibly the tree's last reference: dropped after unlocking.
+        drop(adopted);
+    }
+
+    fn leave_root(&self, task: &Arc<TaskFrames>, keep_tree: bool) {
         // A root may be the tree's last: remove the task's entry from the
         // table in the same critical section, so a root linked concurrently
         // never lands in a tree the table no longer lists (lock order: shard,
         // then tree, as in `attach`).
         let mut shard = lock(table().shard(task.id));
-        let mut tree = lock(&task.tree);
+        let mut tree = lock_tree(&task.tree);
         let mut kept = Vec::new();
         if keep_tree {
             // SAFETY: we hold the tree's lock; `self` is linked in it.
             unsafe { walk_from(self, &tree, true, &mut kept) };
         }
-        // SAFETY: as above.
-        unsafe { self.unlink(&mut tree) };
+        // SAFETY: as above. A root is never detached, so has no adopted
+        // reference to return.
+        let adopted = unsafe { self.unlink(&mut tree, Arc::as_ptr(task)) };
         let empty = tree.first_root.is_null();
         drop(tree);
         if empty
@@ -482,6 +530,7 @@ impl Frame {
             shard.remove(&task.id);
         }
         drop(shard);
+        drop(adopted);
         if !kept.is_empty() {
             super::ended::keep(task.id, kept);
         }
@@ -504,7 +553,7 @@ pub(crate) fn read_task(id: TaskId, out: &mut Vec<FlatFrame>) -> bool {
     let Some(task) = lock(table().shard(id)).get(&id).map(Arc::clone) else {
         return false;
     };
-    let tree = lock(&task.tree);
+    let tree = lock_tree(&task.tree);
     out.reserve(tree.frames.min(MAX_FRAMES_PER_READ));
     let first = tree.first_root;
     if first.is_null() {
@@ -575,9 +624,10 @@ mod tests {
 
     #[test]
     fn a_frame_is_small() {
-        // name (16) + location (8) + home (enum with an Arc) + links (5 words).
+        // name (2 words) + location + home (2 words) + links (5 words)
+        // + adopted: what each marked call adds to its future's size.
         assert!(
-            std::mem::size_of::<Frame>() <= 80,
+            std::mem::size_of::<Frame>() <= 88,
             "{}",
             std::mem::size_of::<Frame>()
         );
