@@ -12,10 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use monitor_core::{
-    Monitor, MonitorBuilder, TaskIntrospect, TaskRegistry, TaskSnapshot, client::ConsoleClient,
-    dispatch::DEFAULT_PROMPT,
-};
+use demo_support::client::ConsoleClient;
+use monitor_core::{TaskIntrospect, TaskRegistry, TaskSnapshot, dispatch::DEFAULT_PROMPT};
+use monitor_server::{Monitor, MonitorBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -55,7 +54,7 @@ pub(crate) struct ScaleResult {
 /// `ps` over a console session with the runtime free, and with every
 /// worker blocked inside a poll. The `ps*_ms` figures are whole replies
 /// over loopback read by a streaming reader; the `console_client_*` ones
-/// are the same command through `monitor_core::client::ConsoleClient`.
+/// are the same command through `demo_support::client::ConsoleClient`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WedgedResult {
     pub(crate) idle_tasks: usize,

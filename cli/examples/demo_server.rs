@@ -11,7 +11,8 @@ use std::{
     thread::{self, Thread},
 };
 
-use monitor_core::{BoxedFuture, Executor, MonitorBuilder, Spawner, TaskRegistry};
+use monitor_core::{BoxedFuture, Executor, Spawner, TaskRegistry};
+use monitor_server::MonitorBuilder;
 
 /// One thread per task, parked between polls: enough for a demo whose
 /// tasks only wait.
@@ -41,7 +42,7 @@ impl Executor for ThreadPerTask {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = match std::env::args().nth(1) {
         Some(port) => port.parse()?,
-        None => monitor_core::MONITOR_PORT,
+        None => monitor_server::MONITOR_PORT,
     };
     let registry = TaskRegistry::new();
     let spawner = Spawner::new(ThreadPerTask, Arc::clone(&registry));

@@ -98,7 +98,7 @@ impl fmt::Display for Error {
                         write!(
                             f,
                             "{what} — is the monitor running? (start it in the application with \
-                             monitor_core::start_monitor(..) or MonitorBuilder::new(..).start(), \
+                             monitor_server::start_monitor(..) or MonitorBuilder::new(..).start(), \
                              or point monitor-cli at it with --host/--port/--unix)"
                         )
                     }

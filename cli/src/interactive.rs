@@ -37,7 +37,7 @@ const TASK_LIST_TTL: Duration = Duration::from_secs(1);
 
 /// Signal names accepted by the server's `signal` command. The server has
 /// no way to list them (it only names them in an error message), so they
-/// are repeated from `monitor_core::commands::signal_names`.
+/// are repeated from `monitor_server::commands::signal_names`.
 const SIGNALS: &[&str] = &[
     "HUP", "INT", "QUIT", "ABRT", "KILL", "TERM", "ALRM", "PIPE", "STOP", "TSTP", "USR1", "USR2",
     "CHLD", "CONT", "WINCH", "URG",

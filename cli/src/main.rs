@@ -25,7 +25,7 @@ use crate::{
     style::{ColorChoice, Style},
 };
 
-/// The monitor's default TCP port (`monitor_core::MONITOR_PORT`), repeated
+/// The monitor's default TCP port (`monitor_server::MONITOR_PORT`), repeated
 /// here so the client does not link the server crate.
 const DEFAULT_PORT: u16 = 50101;
 

@@ -21,9 +21,10 @@ use std::{
 
 use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
 use monitor_core::{
-    BoxedFuture, Executor, Monitor, MonitorBuilder, Spawner, TaskRegistry,
+    BoxedFuture, Executor, Spawner, TaskRegistry,
     transport::{MemoryConnector, MemoryStream, MemoryTransport},
 };
+use monitor_server::{Monitor, MonitorBuilder};
 
 use crate::runtime::RuntimeUnderTest;
 

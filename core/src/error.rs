@@ -1,14 +1,16 @@
-//! The crate's error type.
+//! What the registry can fail at.
 
 use crate::{TaskId, task::TaskState};
 
-/// What went wrong in a monitor operation.
+/// What went wrong when acting on tracked tasks or on the registry itself.
 ///
 /// Messages are written for the person at the console: they say what
-/// happened and, where there is one, what to do instead.
+/// happened and, where there is one, what to do instead. Errors of the ways
+/// in (binding a port, starting the monitor thread) belong to the server
+/// crate, not here.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum MonitorError {
+pub enum RegistryError {
     /// No live or recently terminated task has this id.
     #[error("No task {0} (it never existed, or ended long enough ago to leave the history)")]
     NoSuchTask(TaskId),
@@ -30,13 +32,17 @@ pub enum MonitorError {
          it through the monitor's adapter to make it cancellable"
     )]
     NotCancellable(TaskId),
-    /// A monitor could not start listening.
-    #[error(transparent)]
-    Bind(#[from] crate::transport::BindError),
-    /// A configuration value was refused.
-    #[error("invalid monitor configuration: {0}")]
-    Config(String),
-    /// The monitor's thread could not be started.
-    #[error("could not start the monitor thread: {0}")]
-    Thread(#[source] std::io::Error),
+    /// [`TaskRegistry::configure_global`](crate::TaskRegistry::configure_global)
+    /// came too late: the global registry already exists with other settings.
+    #[error(
+        "the global task registry was already created (history capacity {history_capacity}, \
+         precise timing {precise_timing}) before it could be configured; configure it before \
+         the first task is spawned"
+    )]
+    AlreadyConfigured {
+        /// The history capacity the existing registry has.
+        history_capacity: usize,
+        /// Whether the existing registry times polls precisely.
+        precise_timing: bool,
+    },
 }

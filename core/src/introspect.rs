@@ -1,11 +1,9 @@
 //! Reading the registry: the [`TaskIntrospect`] trait and its snapshots.
 
-use std::fmt::{self, Write as _};
-
 use serde::Serialize;
 
 use crate::{
-    FrameNode, FrameTree, MonitorError, TaskId,
+    FrameNode, FrameTree, RegistryError, TaskId,
     task::{TaskEnd, TaskState},
 };
 
@@ -150,105 +148,6 @@ impl TaskTrace {
     }
 }
 
-impl fmt::Display for TaskTrace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let task = &self.task;
-        writeln!(
-            f,
-            "Task {} ({}) is {}",
-            task.id,
-            task.display_name(),
-            task.state
-        )?;
-        if let Some(poll_ns) = task.poll_ns {
-            writeln!(
-                f,
-                "  inside poll #{} for {} on thread {}",
-                task.polls,
-                crate::format::duration_ns(poll_ns),
-                task.thread.as_deref().unwrap_or("?")
-            )?;
-        }
-        if let Some(ended) = &task.ended {
-            writeln!(f, "  ended: {ended}")?;
-        }
-        writeln!(f, "Creation chain (root first):")?;
-        let mut depth = 0;
-        for frame in &self.ancestors {
-            let mut line = String::new();
-            let _ = write!(
-                line,
-                "{:indent$}task {} ({})",
-                "",
-                frame.id,
-                frame.name.as_deref().unwrap_or("-"),
-                indent = 2 + depth * 2
-            );
-            match (&frame.location, frame.state) {
-                (Some(location), Some(state)) => {
-                    let _ = write!(line, " spawned at {location} [{state}]");
-                }
-                _ => line.push_str(" [no longer recorded]"),
-            }
-            writeln!(f, "{line}")?;
-            depth += 1;
-        }
-        writeln!(
-            f,
-            "{:indent$}task {} ({}) spawned at {}",
-            "",
-            task.id,
-            task.display_name(),
-            task.location,
-            indent = 2 + depth * 2
-        )?;
-        let ended = task.ended.is_some();
-        if !self.frames.is_empty() {
-            writeln!(
-                f,
-                "{} (from #[frame] marks, innermost last):",
-                if ended {
-                    "Await stack when it ended"
-                } else {
-                    "Await stack"
-                }
-            )?;
-            let tree = FrameTree {
-                roots: self.frames.clone(),
-                truncated: self.frames_truncated,
-            };
-            for line in tree.to_string().lines() {
-                writeln!(f, "  {line}")?;
-            }
-        }
-        if let Some(stack) = &self.stack {
-            writeln!(
-                f,
-                "Await stack (from {}):",
-                self.stack_source.as_deref().unwrap_or("runtime adapter")
-            )?;
-            for line in stack.lines() {
-                writeln!(f, "  {line}")?;
-            }
-        }
-        if self.frames.is_empty() && self.stack.is_none() {
-            if ended {
-                writeln!(
-                    f,
-                    "(no await stack kept: no #[frame]-marked call was pending when it ended)"
-                )?;
-            } else {
-                writeln!(
-                    f,
-                    "(no await stack: no #[frame]-marked call is pending; mark async functions \
-                     with #[frame] to record one)"
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Read access to the tasks of an application, plus cancellation.
 ///
 /// The console's commands see tasks only through this trait, and call it
@@ -267,7 +166,7 @@ impl fmt::Display for TaskTrace {
 /// use std::sync::Arc;
 ///
 /// use monitor_core::{
-///     CancelRequested, MonitorError, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+///     CancelRequested, RegistryError, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
 /// };
 ///
 /// struct WithStacks(Arc<TaskRegistry>);
@@ -285,7 +184,7 @@ impl fmt::Display for TaskTrace {
 ///     fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
 ///         self.0.task(id)
 ///     }
-///     fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
+///     fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
 ///         self.0.cancel(id)
 ///     }
 ///     fn stack(&self, id: TaskId) -> Option<String> {
@@ -315,11 +214,11 @@ pub trait TaskIntrospect: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::NoSuchTask`] for an unknown id,
-    /// [`MonitorError::AlreadyEnded`] for a task that has ended and
-    /// [`MonitorError::NotCancellable`] for a task tracked through runtime
+    /// [`RegistryError::NoSuchTask`] for an unknown id,
+    /// [`RegistryError::AlreadyEnded`] for a task that has ended and
+    /// [`RegistryError::NotCancellable`] for a task tracked through runtime
     /// hooks that give no way to stop it.
-    fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError>;
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError>;
 
     /// A real await stack for the task, when the runtime can produce one.
     /// The default has none.
@@ -359,9 +258,9 @@ pub trait TaskIntrospect: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::NoSuchTask`] when the id is unknown.
-    fn trace(&self, id: TaskId) -> Result<TaskTrace, MonitorError> {
-        let task = self.task(id).ok_or(MonitorError::NoSuchTask(id))?;
+    /// [`RegistryError::NoSuchTask`] when the id is unknown.
+    fn trace(&self, id: TaskId) -> Result<TaskTrace, RegistryError> {
+        let task = self.task(id).ok_or(RegistryError::NoSuchTask(id))?;
         let mut ancestors = Vec::new();
         let mut next = task.parent;
         // Ids only ever point to older tasks, so the chain ends; the bound

@@ -1,13 +1,20 @@
 //! # monitor-core
 //!
-//! The runtime-agnostic heart of the async runtime monitor: task ids, the
-//! task registry and its instrumenting future wrapper, the [`Executor`],
-//! [`TaskIntrospect`] and [`Transport`] traits, the command dispatcher, the
-//! console server and its built-in commands.
+//! What the async runtime monitor tracks, and nothing that listens: task
+//! ids, the task registry and its instrumenting future wrapper, the
+//! [`Executor`], [`TaskIntrospect`] and [`Transport`] traits with an
+//! in-memory transport, and the command dispatcher.
+//!
+//! A task's life is tracked here: **spawn** ([`Spawner`],
+//! [`TaskRegistry::instrument`]) → **poll** ([`Instrumented`] updates the
+//! task's own record) → **end** (the record moves to the bounded history).
+//! Looking at tasks and acting on them from outside — the console, its
+//! sockets, sessions and built-in commands — is `monitor-server`'s job.
 //!
 //! Applications normally depend on an adapter (`monitor-tokio`,
-//! `monitor-smol`, `monitor-async-std`); someone with a home-grown runtime
-//! implements [`Executor`] and uses this crate directly:
+//! `monitor-smol`, `monitor-async-std`), which re-exports what they need.
+//! Someone with a home-grown runtime implements [`Executor`] and uses this
+//! crate (plus `monitor-server` to listen):
 //!
 //! ```
 //! use monitor_core::{BoxedFuture, Executor, Spawner, TaskIntrospect, TaskRegistry};
@@ -29,35 +36,28 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit together.
 #![deny(missing_docs)]
 
-pub mod client;
 mod clock;
-pub mod commands;
-pub mod console;
 pub mod dispatch;
 mod error;
 mod executor;
-pub mod format;
 mod frame;
 mod id;
 mod introspect;
 mod registry;
-pub mod server;
 mod spawn;
 mod task;
 pub mod transport;
 
-pub use error::MonitorError;
+pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
 pub use frame::{FrameNode, FrameTree, Framed, KEPT_TREES, MAX_FRAMES, framed};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
 pub use monitor_macros::frame;
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
-pub use server::{
-    CONSOLE_PORT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
-};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
 pub use task::{
-    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState, current_task,
+    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState,
+    current_task, panic_message,
 };
 pub use transport::Transport;

@@ -14,7 +14,7 @@ use std::{
 use rustc_hash::FxBuildHasher;
 
 use crate::{
-    CancelRequested, ExternalTask, Instrumented, MonitorError, TaskId, TaskIntrospect,
+    CancelRequested, ExternalTask, Instrumented, RegistryError, TaskId, TaskIntrospect,
     TaskSnapshot,
     clock::{self, precise_now_ns},
     task::{TaskEnd, current_task, record::TaskRecord},
@@ -130,7 +130,7 @@ impl TaskOptions {
     /// Whether the console's `cancel` may stop the task (default `true`).
     ///
     /// With `false`, [`TaskIntrospect::cancel`] answers
-    /// [`MonitorError::NotCancellable`] and leaves the task alone. Meant for
+    /// [`RegistryError::NotCancellable`] and leaves the task alone. Meant for
     /// tasks [registered](TaskRegistry::register) without a way to stop them
     /// — the tokio adapter's runtime hooks see plain `tokio::spawn` tasks but
     /// get no handle to abort them — so that the console says so instead of
@@ -202,23 +202,20 @@ impl TaskRegistry {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::Config`] if the global registry already exists with
+    /// [`RegistryError::AlreadyConfigured`] if the global registry already exists with
     /// different settings.
     pub fn configure_global(
         builder: TaskRegistryBuilder,
-    ) -> Result<&'static Arc<TaskRegistry>, MonitorError> {
+    ) -> Result<&'static Arc<TaskRegistry>, RegistryError> {
         let wanted = (builder.history_capacity, builder.precise_timing);
         let global = GLOBAL.get_or_init(|| builder.build());
         if (global.history_capacity(), global.precise_timing) == wanted {
             Ok(global)
         } else {
-            Err(MonitorError::Config(format!(
-                "the global task registry was already created (history capacity {}, precise \
-                 timing {}) before it could be configured; configure it before the first task \
-                 is spawned",
-                global.history_capacity(),
-                global.precise_timing
-            )))
+            Err(RegistryError::AlreadyConfigured {
+                history_capacity: global.history_capacity(),
+                precise_timing: global.precise_timing,
+            })
         }
     }
 
@@ -369,19 +366,19 @@ impl TaskIntrospect for TaskRegistry {
             .map(|record| snapshot(&record, precise_now_ns()))
     }
 
-    fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         let record = self
             .shard(id)
             .get(&id.as_u64())
             .cloned()
             .or_else(|| self.history.find(id))
-            .ok_or(MonitorError::NoSuchTask(id))?;
+            .ok_or(RegistryError::NoSuchTask(id))?;
         let state = record.state();
         if state.is_terminal() {
-            return Err(MonitorError::AlreadyEnded { id, state });
+            return Err(RegistryError::AlreadyEnded { id, state });
         }
         if !record.cancellable {
-            return Err(MonitorError::NotCancellable(id));
+            return Err(RegistryError::NotCancellable(id));
         }
         let timing = record.timing(precise_now_ns());
         record.request_cancel();

@@ -10,8 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_io::Timer;
 use futures_lite::future::{self, block_on};
+use futures_timer::Delay;
 use monitor_core::{
     BoxedFuture, Executor,
     dispatch::{Arg, Command, CommandError, Dispatcher, Reply, Session},
@@ -67,7 +67,7 @@ fn dispatcher() -> Dispatcher<Ctx> {
             .run_async(|_ctx: &mut Ctx, args| {
                 let words: Vec<String> = args.get_all("WORDS");
                 async move {
-                    Timer::after(Duration::from_millis(5)).await;
+                    Delay::new(Duration::from_millis(5)).await;
                     Ok(words.join(" "))
                 }
             }),
@@ -97,7 +97,7 @@ fn dispatcher() -> Dispatcher<Ctx> {
             .timeout(Duration::from_secs(5))
             .run_async(|_ctx: &mut Ctx, _args| async {
                 // Comfortably inside its own 5s.
-                Timer::after(Duration::from_millis(250)).await;
+                Delay::new(Duration::from_millis(250)).await;
                 Ok("finally".to_owned())
             }),
     )
@@ -109,7 +109,7 @@ fn dispatcher() -> Dispatcher<Ctx> {
     .unwrap()
     .register(
         Command::new("boom").run_async(|_ctx: &mut Ctx, _args| async {
-            Timer::after(Duration::from_millis(1)).await;
+            Delay::new(Duration::from_millis(1)).await;
             panic!("async boom");
             #[allow(unreachable_code)]
             Ok(String::new())
@@ -207,7 +207,7 @@ fn dropping_handle_line_cancels_the_command_on_the_executor() {
     let outcome = block_on(future::or(
         async { Some(s.handle_line("hang").await) },
         async {
-            Timer::after(Duration::from_millis(50)).await;
+            Delay::new(Duration::from_millis(50)).await;
             None
         },
     ));
@@ -225,7 +225,7 @@ fn commands_can_have_their_own_timeout() {
         Command::new("quick")
             .timeout(Duration::from_millis(20))
             .run_async(|_ctx: &mut Ctx, _| async {
-                Timer::after(Duration::from_secs(10)).await;
+                Delay::new(Duration::from_secs(10)).await;
                 Ok(String::new())
             }),
     )

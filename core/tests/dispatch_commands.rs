@@ -286,15 +286,14 @@ fn bad_arguments_answer_one_line_with_usage() {
 }
 
 #[test]
-fn raw_clap_arguments_work_and_their_errors_are_condensed() {
+fn custom_parsed_arguments_work_and_their_errors_are_condensed() {
     let mut d = Dispatcher::<Ctx>::new();
     d.register(
         Command::new("level")
-            .arg(
-                clap::Arg::new("LEVEL")
-                    .required(true)
-                    .value_parser(clap::value_parser!(u8)),
-            )
+            .arg(Arg::parsed("LEVEL", |text: &str| {
+                text.parse::<u8>()
+                    .map_err(|_| "expected a level from 0 to 255".to_owned())
+            }))
             .run(|_, args, out| {
                 out.line(args.get::<u8>("LEVEL").unwrap().to_string());
                 Ok(())
@@ -684,7 +683,13 @@ impl Hooks<Ctx> for Arc<Recorder> {
         None
     }
 
-    fn default(&self, _ctx: &mut Ctx, _d: &Dispatcher<Ctx>, word: &str, args: &[String]) -> Reply {
+    fn unknown_command(
+        &self,
+        _ctx: &mut Ctx,
+        _d: &Dispatcher<Ctx>,
+        word: &str,
+        args: &[String],
+    ) -> Reply {
         Reply::error(format!("what is {word} {args:?}?"))
     }
 }

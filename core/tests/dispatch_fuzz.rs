@@ -30,7 +30,7 @@ fn dispatcher() -> Arc<Dispatcher<Vec<String>>> {
             .run_async(|_log: &mut Vec<String>, args| {
                 let pause: std::time::Duration = args.get("FOR").unwrap();
                 async move {
-                    async_io::Timer::after(pause).await;
+                    futures_timer::Delay::new(pause).await;
                     Ok("waited".to_owned())
                 }
             }),

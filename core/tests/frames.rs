@@ -11,7 +11,8 @@ use std::{
 
 use futures_channel::oneshot;
 use monitor_core::{
-    FrameNode, FrameTree, Instrumented, TaskId, TaskIntrospect, TaskOptions, TaskRegistry, framed,
+    FrameNode, FrameTree, Instrumented, TaskId, TaskIntrospect, TaskOptions, TaskRegistry,
+    TaskTrace, framed,
 };
 
 /// Polls a future by hand on the test thread: deterministic, no runtime.
@@ -39,6 +40,13 @@ fn tracked<F: Future>(
 ) -> (TaskId, Manual<Instrumented<F>>) {
     let task = registry.instrument(future, TaskOptions::new().name("framed"));
     (task.id(), Manual::new(task))
+}
+
+/// The await-stack part of `where` for `trace`.
+fn stacks(trace: &TaskTrace) -> String {
+    let mut text = String::new();
+    trace.write_await_stacks(&mut text).unwrap();
+    text
 }
 
 /// `name @ line` of every node, depth-first, with two spaces per level.
@@ -217,7 +225,7 @@ fn a_cancelled_task_keeps_the_tree_it_had_and_a_completed_one_keeps_none() {
     );
     let trace = registry.trace(id).unwrap();
     assert_eq!(trace.frames[0].name, "frames::outer");
-    let text = trace.to_string();
+    let text = stacks(&trace);
     assert!(
         text.contains("Await stack when it ended (from #[frame] marks, innermost last):"),
         "{text}"
@@ -230,10 +238,7 @@ fn a_cancelled_task_keeps_the_tree_it_had_and_a_completed_one_keeps_none() {
     assert!(task.poll().is_ready());
     assert!(FrameTree::at_end(done).is_empty());
     assert!(
-        registry
-            .trace(done)
-            .unwrap()
-            .to_string()
+        stacks(&registry.trace(done).unwrap())
             .contains("no #[frame]-marked call was pending when it ended")
     );
 }
@@ -323,7 +328,7 @@ fn where_answers_while_the_worker_is_blocked_inside_the_frames_poll() {
 
     let trace = registry.trace(id).unwrap();
     assert_eq!(trace.task.state.to_string(), "running");
-    let text = trace.to_string();
+    let text = stacks(&trace);
     assert!(
         text.contains("frames::blocks_its_worker at core/tests/frames.rs:"),
         "{text}"
@@ -368,7 +373,7 @@ fn a_task_without_marks_says_how_to_get_a_stack() {
     let registry = TaskRegistry::new();
     let (id, mut task) = tracked(&registry, std::future::pending::<()>());
     assert!(task.poll().is_pending());
-    let text = registry.trace(id).unwrap().to_string();
+    let text = stacks(&registry.trace(id).unwrap());
     assert!(
         text.contains("mark async functions with #[frame] to record one"),
         "{text}"

@@ -12,7 +12,7 @@ use std::{
 
 use futures_lite::future::block_on;
 use monitor_core::{
-    CancelRequested, CancelledBy, ExternalTask, MonitorError, PollToken, TaskEnd, TaskIntrospect,
+    CancelRequested, CancelledBy, ExternalTask, PollToken, RegistryError, TaskEnd, TaskIntrospect,
     TaskOptions, TaskRegistry, TaskState, current_task,
 };
 
@@ -252,7 +252,7 @@ fn cancel_of_a_non_cancellable_task_is_refused_and_changes_nothing() {
 
     let err = registry.cancel(id).unwrap_err();
     assert!(
-        matches!(err, MonitorError::NotCancellable(refused) if refused == id),
+        matches!(err, RegistryError::NotCancellable(refused) if refused == id),
         "{err:?}"
     );
     let message = err.to_string();
@@ -269,7 +269,7 @@ fn cancel_of_a_non_cancellable_task_is_refused_and_changes_nothing() {
     task.finish(TaskEnd::Ended);
     assert!(matches!(
         registry.cancel(id),
-        Err(MonitorError::AlreadyEnded {
+        Err(RegistryError::AlreadyEnded {
             state: TaskState::Ended,
             ..
         })
@@ -323,7 +323,7 @@ fn wrapped_tasks_can_be_made_non_cancellable_too() {
     );
     assert!(matches!(
         registry.cancel(task.id()),
-        Err(MonitorError::NotCancellable(_))
+        Err(RegistryError::NotCancellable(_))
     ));
 }
 

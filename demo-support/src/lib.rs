@@ -2,10 +2,14 @@
 //! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
 //! command-line options, the console namespace they expose, and the
 //! scripted `--tour` that connects to the demo's own monitor like a user
-//! would, and the report archiver, a runtime-agnostic task whose marked
-//! functions give `where` a real await stack. The applications themselves
+//! would, the blocking [`client::ConsoleClient`] the tour, the benchmarks
+//! and tests drive a console with, and the report archiver, a
+//! runtime-agnostic task whose marked functions give `where` a real await
+//! stack. The applications themselves
 //! are written per runtime.
 #![deny(missing_docs)]
+
+pub mod client;
 
 use std::{
     io,
@@ -17,10 +21,9 @@ use std::{
     time::Duration,
 };
 
-use monitor_core::{
-    MONITOR_PORT, Monitor, MonitorError, client::ConsoleClient, console::Namespace, dispatch::Arg,
-    framed,
-};
+use client::ConsoleClient;
+use monitor_core::{dispatch::Arg, framed};
+use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace};
 
 /// The reporter's end of the report channel.
 #[derive(Debug, Clone)]

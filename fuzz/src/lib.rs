@@ -1,5 +1,5 @@
 //! The harness shared by the fuzz targets: the very file the proptest in
-//! `core/tests/hardening_fuzz.rs` uses, so both check the same properties.
+//! `server/tests/hardening_fuzz.rs` uses, so both check the same properties.
 
-#[path = "../../core/tests/hardening_support/mod.rs"]
+#[path = "../../server/tests/hardening_support/mod.rs"]
 pub mod harness;

@@ -66,3 +66,17 @@ pub use monitor_core::JoinError;
 /// Re-exported from `monitor-core`: await-stack frames for `where`.
 pub use monitor_core::{Framed, frame, framed};
 pub use spawn::{JoinHandle, TaskBuilder, spawn, task};
+
+// What an application names, re-exported so that this crate is its only
+// monitor dependency: the task model from `monitor-core`, the monitor and
+// its extension points (custom commands, the console namespace) from
+// `monitor-server`, and both crates whole for everything else.
+#[doc(no_inline)]
+pub use monitor_core::{
+    self as core, RegistryError, TaskEnd, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+    TaskState, current_task, dispatch,
+};
+#[doc(no_inline)]
+pub use monitor_server::{
+    self as server, Monitor, MonitorBuilder, MonitorError, commands::MonitorContext, console,
+};

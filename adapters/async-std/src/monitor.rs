@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use monitor_core::{Monitor, MonitorBuilder, MonitorError, TaskRegistry};
+use monitor_core::TaskRegistry;
+use monitor_server::{Monitor, MonitorBuilder, MonitorError};
 
 use crate::AsyncStdExecutor;
 
@@ -13,7 +14,7 @@ use crate::AsyncStdExecutor;
 /// ```no_run
 /// let monitor = monitor_async_std::monitor_builder().port(0).start()?;
 /// println!("nc {}", monitor.tcp_addr().unwrap());
-/// # Ok::<(), monitor_core::MonitorError>(())
+/// # Ok::<(), monitor_async_std::MonitorError>(())
 /// ```
 pub fn monitor_builder() -> MonitorBuilder {
     MonitorBuilder::new(Arc::clone(TaskRegistry::global()))

@@ -63,3 +63,17 @@ pub use monitor::{monitor_builder, monitor_builder_for, start_monitor};
 pub use monitor_core::{Framed, frame, framed};
 pub use spawn::{TaskBuilder, spawn, task};
 pub use task::{FallibleTask, Task};
+
+// What an application names, re-exported so that this crate is its only
+// monitor dependency: the task model from `monitor-core`, the monitor and
+// its extension points (custom commands, the console namespace) from
+// `monitor-server`, and both crates whole for everything else.
+#[doc(no_inline)]
+pub use monitor_core::{
+    self as core, RegistryError, TaskEnd, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+    TaskState, current_task, dispatch,
+};
+#[doc(no_inline)]
+pub use monitor_server::{
+    self as server, Monitor, MonitorBuilder, MonitorError, commands::MonitorContext, console,
+};

@@ -83,7 +83,7 @@ pub fn install_hooks(builder: &mut Builder, registry: Arc<TaskRegistry>) -> &mut
 /// # Cancelling
 ///
 /// The console's `cancel` answers
-/// [`MonitorError::NotCancellable`](monitor_core::MonitorError::NotCancellable)
+/// [`MonitorError::NotCancellable`](monitor_core::RegistryError::NotCancellable)
 /// for hook-tracked tasks: an abort needs the task's `AbortHandle`, which
 /// only the code that spawned it holds — the hooks receive the task's id,
 /// and tokio offers no way to abort a task by id. Spawn the task through

@@ -2,9 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use monitor_core::{
-    CancelRequested, MonitorError, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
-};
+use monitor_core::RegistryError;
+use monitor_core::{CancelRequested, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot};
 use tokio::runtime::Handle;
 
 /// How long [`TokioIntrospect::stack`] waits for a task dump by default.
@@ -99,7 +98,7 @@ impl TaskIntrospect for TokioIntrospect {
         self.registry.task(id)
     }
 
-    fn cancel(&self, id: TaskId) -> Result<CancelRequested, MonitorError> {
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         self.registry.cancel(id)
     }
 

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use monitor_core::{
-    Monitor, MonitorBuilder, MonitorError, TaskRegistry,
-    commands::MonitorContext,
+    TaskRegistry,
     dispatch::{Arg, Args, Command, CommandError},
 };
+use monitor_server::{Monitor, MonitorBuilder, MonitorError, commands::MonitorContext};
 use tokio::runtime::Handle;
 
 use crate::{TokioExecutor, TokioIntrospect, runtime_stats};
@@ -19,7 +19,7 @@ use crate::{TokioExecutor, TokioIntrospect, runtime_stats};
 /// Unix socket, prompt, custom commands — is set on the returned builder.
 ///
 /// ```no_run
-/// # #[tokio::main] async fn main() -> Result<(), monitor_core::MonitorError> {
+/// # #[tokio::main] async fn main() -> Result<(), monitor_server::MonitorError> {
 /// let monitor = monitor_tokio::monitor_builder(tokio::runtime::Handle::current())
 ///     .port(0)
 ///     .prompt("app >>> ")
@@ -38,7 +38,7 @@ pub fn monitor_builder(handle: Handle) -> MonitorBuilder {
 /// runtime this is called from — aiomonitor's `start_monitor(loop)`.
 ///
 /// ```no_run
-/// # #[tokio::main] async fn main() -> Result<(), monitor_core::MonitorError> {
+/// # #[tokio::main] async fn main() -> Result<(), monitor_server::MonitorError> {
 /// let _monitor = monitor_tokio::start_monitor()?;
 /// monitor_tokio::task().name("worker").spawn(async { /* … */ });
 /// # Ok(()) }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use monitor_core::format::duration_ns;
 use serde::Serialize;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
@@ -112,7 +111,11 @@ impl fmt::Display for RuntimeStats {
                 f,
                 "{:>6}  {:>10}  {:>8}",
                 worker.worker,
-                duration_ns(worker.busy_ns),
+                // Whole milliseconds: `{:?}` then prints `1.234s` or `56ms`.
+                format!(
+                    "{:?}",
+                    std::time::Duration::from_millis(worker.busy_ns / 1_000_000)
+                ),
                 worker.park_count
             )?;
         }

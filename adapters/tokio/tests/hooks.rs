@@ -13,7 +13,7 @@ use std::{
 
 use common::{find, wait_until};
 use monitor_core::{
-    CancelledBy, MonitorError, Spawner, TaskEnd, TaskId, TaskIntrospect, TaskRegistry,
+    CancelledBy, RegistryError, Spawner, TaskEnd, TaskId, TaskIntrospect, TaskRegistry,
     TaskSnapshot, TaskState,
 };
 use monitor_tokio::{RuntimeHooks, TokioExecutor, TokioIntrospect};
@@ -297,7 +297,7 @@ fn cancel_of_a_hook_tracked_task_explains_why_it_cannot() {
     let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone());
 
     let err = introspect.cancel(id).unwrap_err();
-    assert!(matches!(err, MonitorError::NotCancellable(refused) if refused == id));
+    assert!(matches!(err, RegistryError::NotCancellable(refused) if refused == id));
     let message = err.to_string();
     assert!(message.contains("plain tokio::spawn"), "{message}");
     assert!(message.contains("cannot be cancelled"), "{message}");

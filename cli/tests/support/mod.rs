@@ -10,7 +10,8 @@ use std::{
     thread::{self, Thread},
 };
 
-use monitor_core::{BoxedFuture, Executor, Monitor, MonitorBuilder, Spawner, TaskId, TaskRegistry};
+use monitor_core::{BoxedFuture, Executor, Spawner, TaskId, TaskRegistry};
+use monitor_server::{Monitor, MonitorBuilder};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_monitor-cli");
 

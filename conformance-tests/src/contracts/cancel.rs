@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use monitor_core::{
-    CancelRequested, CancelledBy, JoinError, MonitorError, TaskEnd, TaskId, TaskIntrospect,
+    CancelRequested, CancelledBy, JoinError, RegistryError, TaskEnd, TaskId, TaskIntrospect,
     TaskState,
 };
 
@@ -106,7 +106,7 @@ pub fn cancel_of_unknown_id_is_an_error(rt: &dyn RuntimeUnderTest) {
     let unknown = TaskId::next();
     let err = spawner.registry().cancel(unknown).unwrap_err();
     assert!(
-        matches!(err, MonitorError::NoSuchTask(id) if id == unknown),
+        matches!(err, RegistryError::NoSuchTask(id) if id == unknown),
         "{at} {err}"
     );
     assert!(
@@ -125,7 +125,7 @@ pub fn cancel_of_finished_task_is_an_error(rt: &dyn RuntimeUnderTest) {
     join_ok(rt, handle);
     let err = spawner.registry().cancel(id).unwrap_err();
     assert!(
-        matches!(err, MonitorError::AlreadyEnded { id: ended, state: TaskState::Completed } if ended == id),
+        matches!(err, RegistryError::AlreadyEnded { id: ended, state: TaskState::Completed } if ended == id),
         "{at} {err}"
     );
     assert!(err.to_string().contains("already ended"), "{at} {err}");

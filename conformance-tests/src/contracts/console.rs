@@ -10,9 +10,9 @@ use std::{
 
 use monitor_core::{
     TaskIntrospect, TaskState,
-    commands::MonitorContext,
     dispatch::{Arg, Command},
 };
+use monitor_server::commands::MonitorContext;
 
 use super::{is_contract_location, join, join_ok, on};
 use crate::{

@@ -2,7 +2,8 @@
 
 use std::{net::TcpStream, time::Instant};
 
-use monitor_core::{MonitorBuilder, TaskRegistry};
+use monitor_core::TaskRegistry;
+use monitor_server::MonitorBuilder;
 
 use super::{join, on};
 use crate::{

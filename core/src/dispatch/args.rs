@@ -26,9 +26,10 @@ use crate::TaskId;
 /// ```
 ///
 /// Positional arguments are required until [`Arg::optional`] is called;
-/// options and flags are optional. The name is what
-/// [`Args::get`] looks the value up by. Anything these helpers do not cover
-/// can be written as a raw [`clap::Arg`] and converted with `Arg::from`.
+/// options and flags are optional. The name is what [`Args::get`] looks the
+/// value up by. A value type the helpers do not cover takes [`Arg::parsed`]
+/// with a parsing function of its own; a fixed set of words takes
+/// [`Arg::choice`].
 #[derive(Debug, Clone)]
 pub struct Arg {
     inner: clap::Arg,
@@ -67,6 +68,42 @@ impl Arg {
     /// [`Duration`]. See [`parse_duration`] for the accepted units.
     pub fn duration(name: &str) -> Self {
         Self::typed(name, parse_duration_arg)
+    }
+
+    /// One of a fixed set of words, read back as `String`. Anything else is
+    /// refused with a message listing the accepted words.
+    ///
+    /// ```
+    /// use monitor_core::dispatch::Arg;
+    ///
+    /// let order = Arg::choice("sort", &["id", "age", "busy"]).long("sort");
+    /// ```
+    pub fn choice(name: &str, words: &[&str]) -> Self {
+        let words: Vec<clap::builder::PossibleValue> = words
+            .iter()
+            .map(|word| clap::builder::PossibleValue::new(word.to_string()))
+            .collect();
+        Self::typed(name, clap::builder::PossibleValuesParser::new(words))
+    }
+
+    /// A value of any type `T`, read back as `T`, parsed by `parse`. The
+    /// parser's error text is shown to the user as the reason the value was
+    /// refused, so it should say what is accepted.
+    ///
+    /// ```
+    /// use monitor_core::dispatch::Arg;
+    ///
+    /// let level = Arg::parsed("LEVEL", |text: &str| {
+    ///     text.parse::<u8>()
+    ///         .map_err(|_| format!("expected a level from 0 to 255, got {text:?}"))
+    /// });
+    /// ```
+    pub fn parsed<T, P>(name: &str, parse: P) -> Self
+    where
+        T: Any + Clone + Send + Sync + 'static,
+        P: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
+    {
+        Self::typed(name, move |text: &str| parse(text))
     }
 
     /// An on/off switch `--NAME`, read back with [`Args::flag`].
@@ -143,15 +180,8 @@ impl Arg {
         }
     }
 
-    /// The underlying clap argument.
-    pub fn into_clap(self) -> clap::Arg {
+    pub(crate) fn into_clap(self) -> clap::Arg {
         self.inner
-    }
-}
-
-impl From<clap::Arg> for Arg {
-    fn from(inner: clap::Arg) -> Self {
-        Self { inner }
     }
 }
 
@@ -210,11 +240,6 @@ impl Args {
     /// The words after the command name, after shell-style splitting.
     pub fn words(&self) -> &[String] {
         &self.words
-    }
-
-    /// clap's matches, for arguments declared with a raw [`clap::Arg`].
-    pub fn matches(&self) -> &ArgMatches {
-        &self.matches
     }
 }
 

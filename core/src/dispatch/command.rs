@@ -83,9 +83,9 @@ impl<C> Command<C> {
     }
 
     /// Appends an argument; positionals are filled in the order they are
-    /// added. Accepts an [`Arg`] or a raw [`clap::Arg`].
-    pub fn arg(mut self, arg: impl Into<Arg>) -> Self {
-        self.args.push(arg.into());
+    /// added.
+    pub fn arg(mut self, arg: Arg) -> Self {
+        self.args.push(arg);
         self
     }
 

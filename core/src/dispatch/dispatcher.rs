@@ -14,10 +14,10 @@ use super::{
     error::{RegisterError, TemplateError},
     help::help_command,
     hooks::{DefaultHooks, Hooks, Precmd},
-    session::{Reply, panic_message},
+    session::Reply,
     template::Template,
 };
-use crate::Executor;
+use crate::{Executor, panic_message};
 
 /// The default prompt, as in aiomonitor.
 pub const DEFAULT_PROMPT: &str = "monitor >>> ";
@@ -75,8 +75,8 @@ impl<C: 'static> Dispatcher<C> {
     }
 
     /// Adds a command. Fails when its name or an alias is taken or cannot be
-    /// typed as one word, when it has no handler, or when clap rejects its
-    /// arguments.
+    /// typed as one word, when it has no handler, or when its arguments
+    /// contradict each other (two with one name or one short flag).
     pub fn register(&mut self, command: Command<C>) -> Result<&mut Self, RegisterError> {
         let Command {
             name,

@@ -82,13 +82,13 @@ pub enum RegisterError {
     /// or [`Command::run_async`](super::Command::run_async).
     #[error("command {0:?} has no handler (call run or run_async)")]
     MissingHandler(String),
-    /// clap rejected the argument definitions, e.g. two arguments share a
+    /// The argument definitions contradict each other, e.g. two arguments share a
     /// name or a short flag.
     #[error("invalid arguments for command {name:?}: {reason}")]
     InvalidArgs {
         /// The command name.
         name: String,
-        /// clap's explanation.
+        /// What the argument parser objected to.
         reason: String,
     },
 }

@@ -12,7 +12,7 @@ pub enum Precmd {
         /// The words after the command name.
         args: Vec<String>,
     },
-    /// The first word names no command; [`Hooks::default`] answers.
+    /// The first word names no command; [`Hooks::unknown_command`] answers.
     Unknown {
         /// The word as typed.
         word: String,
@@ -88,7 +88,7 @@ pub trait Hooks<C>: Send + Sync + 'static {
     /// Answers a line whose first word names no command. The default says
     /// so, suggests the closest command name when there is a plausible one
     /// and points to `help`.
-    fn default(
+    fn unknown_command(
         &self,
         ctx: &mut C,
         dispatcher: &Dispatcher<C>,

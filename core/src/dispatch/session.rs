@@ -1,14 +1,12 @@
 //! One console connection: its context, its last command and line handling.
 
 use std::{
-    any::Any,
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::Duration,
 };
 
-use async_io::Timer;
 use clap::error::ErrorKind;
 use futures_lite::FutureExt as _;
 
@@ -19,7 +17,7 @@ use super::{
     error::CommandError,
     hooks::{Completed, Precmd},
 };
-use crate::Executor;
+use crate::{Executor, panic_message};
 
 /// The answer to one line: the server writes `text`, then the prompt, unless
 /// `exit` asks it to end the session.
@@ -197,7 +195,7 @@ impl<C: fmt::Debug> fmt::Debug for Session<C> {
 }
 
 /// Runs a non-empty, trimmed line through `precmd`, the command (or
-/// `default`) and `postcmd`.
+/// `unknown_command`) and `postcmd`.
 async fn dispatch<C: Send + 'static>(
     dispatcher: &Dispatcher<C>,
     ctx: &mut C,
@@ -327,7 +325,7 @@ async fn run_future(
             .unwrap_or_else(|payload| Err(CommandError::Panicked(panic_message(payload.as_ref()))))
     };
     let timer = async {
-        Timer::after(timeout).await;
+        futures_timer::Delay::new(timeout).await;
         Err(CommandError::TimedOut(timeout))
     };
     let Some(executor) = executor else {
@@ -368,8 +366,12 @@ fn unknown<C: 'static>(
     word: &str,
     args: &[String],
 ) -> Reply {
-    guard(|| dispatcher.hooks().default(ctx, dispatcher, word, args))
-        .unwrap_or_else(|message| hook_panicked("default", &message))
+    guard(|| {
+        dispatcher
+            .hooks()
+            .unknown_command(ctx, dispatcher, word, args)
+    })
+    .unwrap_or_else(|message| hook_panicked("default", &message))
 }
 
 /// `name: error` on one line, after whatever the command wrote before it
@@ -405,15 +407,4 @@ fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     // The context may be left half-updated by a panicking command; that is
     // the command's business, the console itself holds no broken invariant.
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
-}
-
-/// The text of a panic payload (`panic!("boom")` → `boom`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-text panic payload".to_owned()
-    }
 }

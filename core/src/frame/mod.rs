@@ -57,7 +57,7 @@ use std::{
 use pin_project_lite::pin_project;
 use serde::Serialize;
 
-use crate::TaskId;
+use crate::{TaskId, TaskTrace};
 use node::{FlatFrame, Frame};
 
 pin_project! {
@@ -263,6 +263,69 @@ impl fmt::Display for FrameTree {
                 f,
                 "(more than {MAX_FRAMES} frames pending; the rest left out)"
             )?;
+        }
+        Ok(())
+    }
+}
+
+impl TaskTrace {
+    /// Writes the await-stack part of `where`: the pending
+    /// [`#[frame]`](macro@crate::frame) calls, then the runtime's own dump,
+    /// each under a heading that names its source; or a line saying why
+    /// there is none and how to get one.
+    ///
+    /// ```text
+    /// Await stack (from #[frame] marks, innermost last):
+    ///   my_app::serve at src/main.rs:40:1
+    ///     my_app::read_request at src/main.rs:52:1
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Only those of `out`.
+    pub fn write_await_stacks(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let ended = self.task.ended.is_some();
+        if !self.frames.is_empty() {
+            writeln!(
+                out,
+                "{} (from #[frame] marks, innermost last):",
+                if ended {
+                    "Await stack when it ended"
+                } else {
+                    "Await stack"
+                }
+            )?;
+            let tree = FrameTree {
+                roots: self.frames.clone(),
+                truncated: self.frames_truncated,
+            };
+            for line in tree.to_string().lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        if let Some(stack) = &self.stack {
+            writeln!(
+                out,
+                "Await stack (from {}):",
+                self.stack_source.as_deref().unwrap_or("runtime adapter")
+            )?;
+            for line in stack.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        if self.frames.is_empty() && self.stack.is_none() {
+            if ended {
+                writeln!(
+                    out,
+                    "(no await stack kept: no #[frame]-marked call was pending when it ended)"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "(no await stack: no #[frame]-marked call is pending; mark async functions \
+                     with #[frame] to record one)"
+                )?;
+            }
         }
         Ok(())
     }

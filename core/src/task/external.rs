@@ -28,6 +28,7 @@ use crate::{TaskId, registry::TaskRegistry};
 /// the task as cancelled ([`CancelledBy::Request`] if a cancel had been
 /// requested, [`CancelledBy::Dropped`] otherwise), so a forgotten task
 /// never stays "live" in the console.
+#[must_use = "dropping an ExternalTask records its task as ended; keep it for the task's lifetime"]
 pub struct ExternalTask {
     record: Arc<TaskRecord>,
     registry: Arc<TaskRegistry>,

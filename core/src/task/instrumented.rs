@@ -153,8 +153,18 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The text of a panic payload: `panic!("boom")` gives `boom`, a payload
+/// that is not text gives `<non-string panic payload>`.
+///
+/// This is how [`TaskEnd::Panicked`] messages are made; runtimes and
+/// commands that catch panics of their own use it to report them the same
+/// way.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
+/// assert_eq!(monitor_core::panic_message(&*payload), "boom");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

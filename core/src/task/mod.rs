@@ -7,7 +7,6 @@ pub(crate) mod record;
 mod state;
 
 pub use external::{ExternalTask, PollToken};
-pub(crate) use instrumented::panic_message;
-pub use instrumented::{Cancelled, Instrumented};
+pub use instrumented::{Cancelled, Instrumented, panic_message};
 pub use record::current_task;
 pub use state::{CancelledBy, TaskEnd, TaskState};

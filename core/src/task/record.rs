@@ -32,7 +32,7 @@ pub(crate) struct TaskRecord {
     pub(crate) spawned_at_ns: u64,
     pub(crate) persistent: bool,
     pub(crate) precise_timing: bool,
-    /// `false` makes `cancel` answer `MonitorError::NotCancellable` instead
+    /// `false` makes `cancel` answer `RegistryError::NotCancellable` instead
     /// of setting a flag nobody would act on.
     pub(crate) cancellable: bool,
 

@@ -1,25 +1,21 @@
 //! Where console connections come from.
 //!
-//! The server accepts sessions from any [`Transport`]: TCP and Unix sockets
-//! for people, an in-memory pipe for tests and for embedding the console in
-//! another program.
+//! A console server (`monitor-server`) accepts sessions from any
+//! [`Transport`]. This crate defines the trait and the in-memory pipe, for
+//! tests and for embedding the console in another program; the TCP and Unix
+//! socket transports live in `monitor-server`.
 
 use std::{fmt, future::Future, io, pin::Pin};
 
-use futures_io::{AsyncRead, AsyncWrite};
-
-mod error;
 mod memory;
-mod tcp;
-pub mod telnet;
-#[cfg(unix)]
-mod unix;
 
-pub use error::BindError;
 pub use memory::{MemoryConnector, MemoryStream, MemoryTransport};
-pub use tcp::TcpTransport;
-#[cfg(unix)]
-pub use unix::UnixTransport;
+
+/// The byte-stream traits every transport's connections implement: the
+/// `futures-io` ones the async ecosystem shares (tokio's streams get them
+/// through `tokio-util`'s `compat`), re-exported so a transport author
+/// names them through this crate.
+pub use futures_io::{AsyncRead, AsyncWrite};
 
 /// A byte stream that can be read and written asynchronously.
 ///

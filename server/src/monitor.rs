@@ -1,0 +1,903 @@
+//! The monitor: a thread of its own that serves console sessions.
+//!
+//! [`MonitorBuilder::start`] binds every transport on the caller's thread
+//! (so a busy port is an error returned at once, never a hang), then starts
+//! the `monitor` OS thread. That thread runs a small single-threaded event
+//! loop (`async-executor` + `async-io`) that shares nothing with the
+//! application's runtime: when every worker of the application is blocked,
+//! `ps`, `where` and `help` still answer, because they only read the task
+//! registry. Dropping the returned [`Monitor`] (or calling
+//! [`Monitor::close`]) stops the loop, closes every session, joins the
+//! thread and releases the port.
+//!
+//! The door is shut by default: loopback only, a non-loopback address only
+//! with [`MonitorBuilder::allow_remote`] *and* an
+//! [`auth_token`](MonitorBuilder::auth_token), bounded sessions, lines,
+//! idle time and stalled writes, and every panic a client, command, hook
+//! or transport can cause contained to where it happened. See
+//! `docs/SECURITY.md` for the threat model and the tests behind each claim.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use async_executor::LocalExecutor;
+use futures_lite::FutureExt as _;
+
+use monitor_core::{
+    Executor, TaskIntrospect,
+    dispatch::{Command, Dispatcher, Hooks},
+    panic_message,
+    transport::{Connection, Transport},
+};
+
+use crate::{
+    MonitorError, auth,
+    commands::{self, MonitorContext},
+    console::{ConsoleContext, Namespace},
+    session,
+    transport::TcpTransport,
+};
+
+/// The address the monitor listens on by default: loopback only.
+pub const MONITOR_HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+/// The monitor's default TCP port (`nc 127.0.0.1 50101`).
+///
+/// It lies inside Linux's ephemeral port range, so on a busy host an
+/// outgoing connection may hold it; [`MonitorBuilder::start`] then fails
+/// with an error that says so, and `.port(0)` picks any free port.
+pub const MONITOR_PORT: u16 = 50101;
+/// The default TCP port of the namespace console.
+pub const CONSOLE_PORT: u16 = 50102;
+
+/// Sessions served at once by default; one more is refused politely.
+pub const DEFAULT_MAX_SESSIONS: usize = 16;
+/// The longest line a client may send by default, in bytes.
+pub const DEFAULT_MAX_LINE: usize = 4096;
+/// How long a session may sit without sending anything by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long a write to a client may stall by default before the client is
+/// considered gone (it stopped reading and its buffers are full).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a session waits after its first failed authentication attempt
+/// by default; the wait doubles after each further failure.
+pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
+
+/// Installs user hooks into the dispatcher once it is built.
+type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
+
+/// Configures and starts a [`Monitor`].
+///
+/// ```
+/// use monitor_core::TaskRegistry;
+/// use monitor_server::MonitorBuilder;
+///
+/// let monitor = MonitorBuilder::new(TaskRegistry::new())
+///     .port(0) // any free port
+///     .prompt("app >>> ")
+///     .start()
+///     .expect("monitor started");
+/// println!("connect with: nc {}", monitor.tcp_addr().unwrap());
+/// ```
+#[must_use = "a MonitorBuilder does nothing until .start() is called"]
+pub struct MonitorBuilder {
+    introspect: Arc<dyn TaskIntrospect>,
+    executor: Option<Arc<dyn Executor>>,
+    host: IpAddr,
+    port: u16,
+    tcp: bool,
+    allow_remote: bool,
+    unix_path: Option<PathBuf>,
+    transports: Vec<Arc<dyn Transport>>,
+    namespace: Option<Namespace>,
+    console_enabled: bool,
+    console_port: Option<u16>,
+    console_unix_path: Option<PathBuf>,
+    console_transports: Vec<Arc<dyn Transport>>,
+    prompt: Option<String>,
+    intro: Option<String>,
+    help_template: Option<String>,
+    help_short_template: Option<String>,
+    commands: Vec<Command<MonitorContext>>,
+    hooks: Option<InstallHooks>,
+    command_timeout: Option<Duration>,
+    limits: Limits,
+    auth_token: Option<String>,
+    auth_delay: Duration,
+}
+
+/// Per-session limits, shared by the server's sessions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_sessions: usize,
+    pub(crate) max_line: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+}
+
+impl fmt::Debug for MonitorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitorBuilder")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tcp", &self.tcp)
+            .field("unix_path", &self.unix_path)
+            .field("commands", &self.commands.len())
+            .field("limits", &self.limits)
+            // Whether there is a token, never the token.
+            .field("auth", &self.auth_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MonitorBuilder {
+    /// A monitor over `introspect` (normally a [`TaskRegistry`](monitor_core::TaskRegistry), or an
+    /// adapter's wrapper around one) with every default: TCP on
+    /// `127.0.0.1:50101`, no Unix socket, the built-in commands.
+    pub fn new(introspect: Arc<impl TaskIntrospect>) -> Self {
+        Self::from_dyn(introspect)
+    }
+
+    /// Like [`MonitorBuilder::new`] for an already type-erased introspector.
+    pub fn from_dyn(introspect: Arc<dyn TaskIntrospect>) -> Self {
+        Self {
+            introspect,
+            executor: None,
+            host: IpAddr::V4(MONITOR_HOST),
+            port: MONITOR_PORT,
+            tcp: true,
+            allow_remote: false,
+            unix_path: None,
+            transports: Vec::new(),
+            namespace: None,
+            console_enabled: true,
+            console_port: None,
+            console_unix_path: None,
+            console_transports: Vec::new(),
+            prompt: None,
+            intro: None,
+            help_template: None,
+            help_short_template: None,
+            commands: Vec::new(),
+            hooks: None,
+            command_timeout: None,
+            limits: Limits {
+                max_sessions: DEFAULT_MAX_SESSIONS,
+                max_line: DEFAULT_MAX_LINE,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
+            },
+            auth_token: None,
+            auth_delay: DEFAULT_AUTH_DELAY,
+        }
+    }
+
+    /// The application's runtime, used to run asynchronous commands. Without
+    /// one they run on the monitor's own thread.
+    pub fn executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1`). A non-loopback
+    /// address is refused unless [`allow_remote`](Self::allow_remote) is
+    /// set and an [`auth_token`](Self::auth_token) is given: the console
+    /// can cancel tasks and send signals.
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The TCP port (default 50101; 0 picks any free port, see
+    /// [`Monitor::tcp_addr`]).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Permits listening on a non-loopback address, together with an
+    /// [`auth_token`](Self::auth_token), which is then required. Anyone who
+    /// can reach the port and knows the token can cancel tasks and signal
+    /// the process; the console is plain text, so the token crosses the
+    /// network in the clear: use a network you trust, or a tunnel.
+    pub fn allow_remote(mut self, allow: bool) -> Self {
+        self.allow_remote = allow;
+        self
+    }
+
+    /// Turns the TCP listener off (for a Unix-socket-only or embedded
+    /// monitor).
+    pub fn no_tcp(mut self) -> Self {
+        self.tcp = false;
+        self
+    }
+
+    /// Also serves the console on a Unix domain socket at `path`, created
+    /// with mode 0600. A stale socket file left by a crashed process is
+    /// replaced; one a live process serves is an error.
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_path = Some(path.into());
+        self
+    }
+
+    /// Also serves sessions from a custom [`Transport`] (for example an
+    /// in-memory one in tests).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transports.push(Arc::new(transport));
+        self
+    }
+
+    /// Exposes values, tunables and actions to the console (aiomonitor's
+    /// `locals`): the `console` command enters it, and it is also served on
+    /// its own port (see [`console_port`](Self::console_port)).
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    /// Serves the console on its own TCP port, next to the monitor's
+    /// (default on; it only listens when a [`namespace`](Self::namespace)
+    /// is set and TCP is on). The `console` command works either way.
+    pub fn console_enabled(mut self, enabled: bool) -> Self {
+        self.console_enabled = enabled;
+        self
+    }
+
+    /// The console's TCP port (default 50102, or any free port when the
+    /// monitor's port is 0; see [`Monitor::console_addr`]).
+    pub fn console_port(mut self, port: u16) -> Self {
+        self.console_port = Some(port);
+        self
+    }
+
+    /// Also serves the console on a Unix domain socket at `path` (mode
+    /// 0600).
+    pub fn console_unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_unix_path = Some(path.into());
+        self
+    }
+
+    /// Also serves the console over a custom [`Transport`] (for example an
+    /// in-memory one in tests).
+    pub fn console_transport(mut self, transport: impl Transport) -> Self {
+        self.console_transports.push(Arc::new(transport));
+        self
+    }
+
+    /// The prompt (default `monitor >>> `).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// The intro shown on connect; `{tasknum}` is the number of live tasks
+    /// and `{s}` is `s` unless that number is 1.
+    pub fn intro(mut self, intro: impl Into<String>) -> Self {
+        self.intro = Some(intro.into());
+        self
+    }
+
+    /// The template for `help CMD`: `{cmd_name}`, `{arg_list}`, `{doc}`,
+    /// `{doc_firstline}`.
+    pub fn help_template(mut self, template: impl Into<String>) -> Self {
+        self.help_template = Some(template.into());
+        self
+    }
+
+    /// The template for each line of `help`, with the same fields.
+    pub fn help_short_template(mut self, template: impl Into<String>) -> Self {
+        self.help_short_template = Some(template.into());
+        self
+    }
+
+    /// Adds a custom command next to the built-in ones.
+    pub fn command(mut self, command: Command<MonitorContext>) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// Replaces the dispatcher's hooks (`precmd`, `postcmd`, `emptyline`,
+    /// `default`).
+    pub fn hooks(mut self, hooks: impl Hooks<MonitorContext>) -> Self {
+        self.hooks = Some(Box::new(move |dispatcher| {
+            dispatcher.set_hooks(hooks);
+        }));
+        self
+    }
+
+    /// How long an asynchronous command may run before it is cancelled and
+    /// the console says so (default 5 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = Some(timeout);
+        self
+    }
+
+    /// Requires every session, on every transport, to authenticate with
+    /// `auth TOKEN` before anything else.
+    ///
+    /// Until then the client is told only `Authentication required: send
+    /// "auth TOKEN"`: no intro, no prompt, no task count. The token is
+    /// compared in constant time; each failed attempt is logged to stderr
+    /// with the peer's address and answered only after a delay (see
+    /// [`auth_delay`](Self::auth_delay)); the third failure, or 30 seconds
+    /// without success, ends the session.
+    ///
+    /// Required, with [`allow_remote`](Self::allow_remote), to listen on a
+    /// non-loopback address; optional otherwise. [`start`](Self::start)
+    /// refuses a token shorter than 16 bytes, or one with whitespace,
+    /// control characters, quotes or backslashes (the line may be
+    /// shell-quoted, `auth 'TOKEN'`, like any console line): use a random
+    /// one, such as the output of `openssl rand -hex 16`.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// How long a session waits after its first failed authentication
+    /// attempt before it answers (default 1 s); the wait doubles after each
+    /// further failure. It makes guessing slow; it must be longer than zero.
+    pub fn auth_delay(mut self, delay: Duration) -> Self {
+        self.auth_delay = delay;
+        self
+    }
+
+    /// Sessions served at once (default 16).
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.limits.max_sessions = max;
+        self
+    }
+
+    /// The longest line accepted, in bytes (default 4096).
+    pub fn max_line(mut self, bytes: usize) -> Self {
+        self.limits.max_line = bytes;
+        self
+    }
+
+    /// How long a session may stay silent before it is closed (default 5
+    /// minutes).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a write to a client that stopped reading may stall before
+    /// the session is closed (default 10 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// Binds the listeners and starts the monitor thread.
+    ///
+    /// # Errors
+    ///
+    /// Fails at once, without starting anything, when a listener cannot be
+    /// bound (port in use, permission denied, bad socket path), when a
+    /// setting is invalid, or when the thread cannot be spawned.
+    pub fn start(mut self) -> Result<Monitor, MonitorError> {
+        self.validate()?;
+        let console = match self.namespace.take() {
+            Some(namespace) => {
+                let namespace = Arc::new(namespace);
+                let dispatcher = crate::console::dispatcher(
+                    Arc::clone(&namespace),
+                    self.executor.clone(),
+                    self.command_timeout,
+                )
+                .map_err(|err| MonitorError::Config(format!("console namespace: {err}")))?;
+                Some(ConsoleService {
+                    dispatcher: Arc::new(dispatcher),
+                    namespace,
+                })
+            }
+            None => None,
+        };
+        let dispatcher = Arc::new(self.build_dispatcher()?);
+
+        let mut transports: Vec<(Arc<dyn Transport>, Service)> = self
+            .transports
+            .drain(..)
+            .map(|transport| (transport, Service::Monitor))
+            .collect();
+        let mut tcp_addr = None;
+        if self.tcp {
+            let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
+            tcp_addr = Some(tcp.local_addr());
+            transports.push((Arc::new(tcp), Service::Monitor));
+        }
+        let unix_path = bind_unix(self.unix_path.as_deref(), Service::Monitor, &mut transports)?;
+
+        let mut console_addr = None;
+        let mut console_unix_path = None;
+        if console.is_some() {
+            transports.extend(
+                self.console_transports
+                    .drain(..)
+                    .map(|transport| (transport, Service::Console)),
+            );
+            if self.tcp && self.console_enabled {
+                // Port 0 for the monitor means "don't collide with anything":
+                // the console follows suit unless told otherwise.
+                let default_port = if self.port == 0 { 0 } else { CONSOLE_PORT };
+                let port = self.console_port.unwrap_or(default_port);
+                let tcp = TcpTransport::bind(SocketAddr::new(self.host, port))?;
+                console_addr = Some(tcp.local_addr());
+                transports.push((Arc::new(tcp), Service::Console));
+            }
+            console_unix_path = bind_unix(
+                self.console_unix_path.as_deref(),
+                Service::Console,
+                &mut transports,
+            )?;
+        } else if !self.console_transports.is_empty() || self.console_unix_path.is_some() {
+            return Err(MonitorError::Config(
+                "a console transport or socket was given but no namespace: add \
+                 .namespace(Namespace::new()…) to serve a console"
+                    .into(),
+            ));
+        }
+        if transports.is_empty() {
+            return Err(MonitorError::Config(
+                "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
+            ));
+        }
+
+        let shared = Arc::new(Shared {
+            introspect: self.introspect,
+            dispatcher,
+            console,
+            limits: self.limits,
+            sessions: AtomicUsize::new(0),
+            auth: self.auth_token.map(|token| auth::Auth {
+                token,
+                delay: self.auth_delay,
+            }),
+        });
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || serve(shared, transports, stopped))
+            .map_err(MonitorError::Thread)?;
+        Ok(Monitor {
+            tcp_addr,
+            unix_path,
+            console_addr,
+            console_unix_path,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn validate(&self) -> Result<(), MonitorError> {
+        // `is_loopback` is false for IPv4-mapped addresses such as
+        // ::ffff:127.0.0.1, which then need a token too: erring on the side
+        // of asking is the safe way round.
+        if self.tcp && !self.host.is_loopback() {
+            if !self.allow_remote {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {}: the console can cancel \
+                     tasks and signal the process; use 127.0.0.1 (the default), or call \
+                     .allow_remote(true) and .auth_token(TOKEN) if the network is trusted",
+                    self.host
+                )));
+            }
+            if self.auth_token.is_none() {
+                return Err(MonitorError::Config(format!(
+                    "refusing to listen on non-loopback address {} without an auth token: \
+                     call .auth_token(TOKEN) as well as .allow_remote(true)",
+                    self.host
+                )));
+            }
+        }
+        let limits = &self.limits;
+        if let Some(token) = &self.auth_token {
+            auth::check_token(token, limits.max_line).map_err(MonitorError::Config)?;
+        }
+        if self.auth_delay.is_zero() {
+            return Err(MonitorError::Config(
+                "auth_delay must be longer than zero".into(),
+            ));
+        }
+        if limits.max_sessions == 0 {
+            return Err(MonitorError::Config(
+                "max_sessions must be at least 1".into(),
+            ));
+        }
+        if !(16..=1 << 20).contains(&limits.max_line) {
+            return Err(MonitorError::Config(format!(
+                "max_line must be between 16 bytes and 1 MiB, not {}",
+                limits.max_line
+            )));
+        }
+        if limits.idle_timeout.is_zero() || limits.write_timeout.is_zero() {
+            return Err(MonitorError::Config(
+                "idle and write timeouts must be longer than zero".into(),
+            ));
+        }
+        if self.command_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(MonitorError::Config(
+                "command_timeout must be longer than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build_dispatcher(&mut self) -> Result<Dispatcher<MonitorContext>, MonitorError> {
+        let config = |err: &dyn fmt::Display| MonitorError::Config(err.to_string());
+        let mut dispatcher = Dispatcher::new();
+        for command in commands::builtin() {
+            dispatcher.register(command).map_err(|e| config(&e))?;
+        }
+        for command in self.commands.drain(..) {
+            dispatcher.register(command).map_err(|e| config(&e))?;
+        }
+        if let Some(executor) = self.executor.take() {
+            dispatcher.set_executor(executor);
+        }
+        if let Some(timeout) = self.command_timeout {
+            dispatcher.set_timeout(timeout);
+        }
+        if let Some(prompt) = self.prompt.take() {
+            dispatcher.set_prompt(prompt);
+        }
+        if let Some(intro) = self.intro.take() {
+            dispatcher.set_intro(&intro).map_err(|e| config(&e))?;
+        }
+        if let Some(template) = self.help_template.take() {
+            dispatcher
+                .set_help_template(&template)
+                .map_err(|e| config(&e))?;
+        }
+        if let Some(template) = self.help_short_template.take() {
+            dispatcher
+                .set_help_short_template(&template)
+                .map_err(|e| config(&e))?;
+        }
+        if let Some(install) = self.hooks.take() {
+            install(&mut dispatcher);
+        }
+        Ok(dispatcher)
+    }
+}
+
+/// Starts a monitor with every default over `introspect`, running
+/// asynchronous commands on `executor`: the one-liner of aiomonitor's
+/// `start_monitor(loop)`.
+///
+/// # Errors
+///
+/// See [`MonitorBuilder::start`].
+pub fn start_monitor(
+    introspect: Arc<impl TaskIntrospect>,
+    executor: Arc<dyn Executor>,
+) -> Result<Monitor, MonitorError> {
+    MonitorBuilder::new(introspect).executor(executor).start()
+}
+
+/// What every session of one server shares.
+pub(crate) struct Shared {
+    pub(crate) introspect: Arc<dyn TaskIntrospect>,
+    pub(crate) dispatcher: Arc<Dispatcher<MonitorContext>>,
+    /// The console, when the application exposed a namespace.
+    pub(crate) console: Option<ConsoleService>,
+    pub(crate) limits: Limits,
+    pub(crate) sessions: AtomicUsize,
+    /// The token sessions must present first, if any.
+    pub(crate) auth: Option<auth::Auth>,
+}
+
+/// The console's dispatcher and the namespace its sessions read.
+pub(crate) struct ConsoleService {
+    pub(crate) dispatcher: Arc<Dispatcher<ConsoleContext>>,
+    pub(crate) namespace: Arc<Namespace>,
+}
+
+/// Which console a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// The monitor's commands (`ps`, `where`, …).
+    Monitor,
+    /// The namespace console (`ls`, `get`, `set`, `call`).
+    Console,
+}
+
+/// Binds a Unix socket for `service` when a path is given.
+fn bind_unix(
+    path: Option<&Path>,
+    service: Service,
+    transports: &mut Vec<(Arc<dyn Transport>, Service)>,
+) -> Result<Option<PathBuf>, MonitorError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    #[cfg(unix)]
+    {
+        let unix = crate::transport::UnixTransport::bind(path)?;
+        let bound = unix.path().to_path_buf();
+        transports.push((Arc::new(unix), service));
+        Ok(Some(bound))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, service, transports);
+        Err(MonitorError::Config(
+            "Unix domain sockets are not available on this platform".into(),
+        ))
+    }
+}
+
+/// A running monitor. Dropping it stops the server.
+///
+/// A `Monitor` cannot be restarted: build a new one with
+/// [`MonitorBuilder`]. [`close`](Monitor::close) is idempotent.
+///
+/// Keep it for as long as the monitor should listen — `let _monitor = …;`
+/// keeps it to the end of the scope, while `let _ = …;` or a bare
+/// `start()?;` drops it, and so stops it, at once; the latter is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn main() -> Result<(), monitor_server::MonitorError> {
+///     let registry = monitor_core::TaskRegistry::new();
+///     monitor_server::MonitorBuilder::new(registry).port(0).start()?;
+///     Ok(())
+/// }
+/// ```
+#[must_use = "dropping the Monitor stops it at once; keep it alive, e.g. `let _monitor = ...;`"]
+pub struct Monitor {
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    console_addr: Option<SocketAddr>,
+    console_unix_path: Option<PathBuf>,
+    stop: Option<async_channel::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("tcp_addr", &self.tcp_addr)
+            .field("unix_path", &self.unix_path)
+            .field("console_addr", &self.console_addr)
+            .field("console_unix_path", &self.console_unix_path)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Monitor {
+    /// The TCP address actually bound (with the real port when port 0 was
+    /// asked for); `None` when TCP is off.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket path, when one was configured.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// The console's TCP address, when it is served on its own port.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
+    /// The console's Unix socket path, when one was configured.
+    pub fn console_unix_path(&self) -> Option<&Path> {
+        self.console_unix_path.as_deref()
+    }
+
+    /// `true` once [`close`](Monitor::close) has run.
+    pub fn is_closed(&self) -> bool {
+        self.thread.is_none()
+    }
+
+    /// Stops accepting, closes every open session, joins the monitor thread
+    /// and releases the port and socket file. Safe to call more than once.
+    pub fn close(&mut self) {
+        // Dropping the sender wakes the server loop, which then returns.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic on the monitor thread has already been reported by the
+            // panic hook; the application must not be taken down by it.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The monitor thread's body.
+///
+/// Everything a client or a custom command can make panic is caught
+/// closer to it (a session, an accept loop); this outer net only logs a
+/// panic that escaped, so an operator learns why the console went away.
+/// The thread then ends, its loop and sessions are dropped, and the
+/// application carries on: nothing of it runs on this thread.
+fn serve(
+    shared: Arc<Shared>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
+    stopped: async_channel::Receiver<()>,
+) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        serve_sessions(shared, transports, stopped);
+    }));
+    if let Err(payload) = outcome {
+        eprintln!(
+            "monitor: the monitor thread stopped after a panic: {}; the console is closed, the \
+             application is unaffected",
+            panic_message(&*payload)
+        );
+    }
+}
+
+fn serve_sessions(
+    shared: Arc<Shared>,
+    transports: Vec<(Arc<dyn Transport>, Service)>,
+    stopped: async_channel::Receiver<()>,
+) {
+    let executor = LocalExecutor::new();
+    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    for (transport, service) in transports {
+        let who = format!("the listener on {}", describe(&*transport));
+        let accepting = accept_loop(transport, service, connections.clone());
+        executor
+            .spawn(session::contained(accepting, stopped.clone(), who))
+            .detach();
+    }
+    drop(connections);
+    async_io::block_on(executor.run(async {
+        loop {
+            let next = async { Some(accepted.recv().await.ok()) }
+                .or(async {
+                    // Resolves when `Monitor::close` drops the sender.
+                    let _ = stopped.recv().await;
+                    None
+                })
+                .await;
+            let (connection, service) = match next {
+                Some(Some(accepted)) => accepted,
+                // Every transport is done (a memory transport whose
+                // connectors are gone, one that failed for good): no new
+                // sessions, but the open ones go on until `close`.
+                Some(None) => {
+                    let _ = stopped.recv().await;
+                    break;
+                }
+                None => break,
+            };
+            let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
+            let slot = SessionSlot(Arc::clone(&shared));
+            let stop = stopped.clone();
+            if previous >= shared.limits.max_sessions {
+                executor
+                    .spawn(session::refuse(connection, slot, stop))
+                    .detach();
+            } else {
+                executor
+                    .spawn(session::run(connection, service, slot, stop))
+                    .detach();
+            }
+        }
+        // Every task races the stop signal, so each ends at its next poll,
+        // dropping its connection or listener inside its own panic guard.
+        // The grace period only bounds `close` should one not.
+        let drained = async {
+            while !executor.is_empty() {
+                async_io::Timer::after(Duration::from_millis(1)).await;
+            }
+        };
+        drained
+            .or(async {
+                async_io::Timer::after(SHUTDOWN_GRACE).await;
+            })
+            .await;
+    }));
+    // Normally empty by now; whatever is left is dropped with it, which
+    // closes the connections and releases the listeners.
+    drop(executor);
+}
+
+/// How long [`Monitor::close`] waits for sessions to wind down before it
+/// drops whatever is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+async fn accept_loop(
+    transport: Arc<dyn Transport>,
+    service: Service,
+    connections: async_channel::Sender<(Connection, Service)>,
+) {
+    loop {
+        // A custom transport is foreign code running on the monitor's
+        // thread: its panic must not take the other transports, or the
+        // open sessions, with it.
+        let accepted = AssertUnwindSafe(async { transport.accept().await })
+            .catch_unwind()
+            .await;
+        match accepted {
+            Ok(Ok(connection)) => {
+                if connections.send((connection, service)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotConnected => return,
+            Ok(Err(err)) => {
+                // Typically EMFILE: back off instead of spinning.
+                eprintln!("monitor: accept on {} failed: {err}", describe(&*transport));
+                async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+            Err(payload) => {
+                // A transport that panicked once is in an unknown state;
+                // calling it again could panic in a loop.
+                eprintln!(
+                    "monitor: the transport {} panicked in accept: {}; it accepts no more \
+                     connections",
+                    describe(&*transport),
+                    panic_message(&*payload)
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// A transport's address for a log line, even if asking for it panics.
+fn describe(transport: &dyn Transport) -> String {
+    std::panic::catch_unwind(AssertUnwindSafe(|| transport.local_addr()))
+        .unwrap_or_else(|_| "(a custom transport)".to_owned())
+}
+
+/// Holds one of the `max_sessions` places; gives it back when dropped.
+pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The monitor thread cannot be made to die through the public API
+    /// (every panic a client, a command, a hook or a transport can cause is
+    /// caught closer to it), so this builds a `Monitor` around a thread
+    /// that has died, to check what `close` and `Drop` then do.
+    #[test]
+    fn close_returns_when_the_monitor_thread_has_died() {
+        let (stop, _stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name("monitor".into())
+            .spawn(|| panic!("the monitor thread died"))
+            .unwrap();
+        let mut monitor = Monitor {
+            tcp_addr: None,
+            unix_path: None,
+            console_addr: None,
+            console_unix_path: None,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        monitor.close();
+        assert!(monitor.is_closed());
+        monitor.close();
+        drop(monitor);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
