@@ -360,8 +360,8 @@ fn where_terminated() -> Command<MonitorContext> {
         .alias("wt")
         .about(
             "Show how an ended task ended, the chain of tasks that spawned it, and the \
-             #[frame]-marked calls it was awaiting if it ended with some pending (cancelled, \
-             panicked or dropped).",
+             #[frame]-marked calls it was awaiting if it ended before they completed \
+             (cancelled, dropped, or by a panic).",
         )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps-terminated"))
         .arg(json_flag())
