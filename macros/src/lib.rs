@@ -5,7 +5,7 @@
 //! which re-export them (`#[monitor_core::frame]`, `#[monitor_tokio::frame]`,
 //! `#[monitor_smol::frame]`, `#[monitor_async_std::frame]`).
 //!
-//! Each macro lives in a module of its own; [`paths`] finds how the calling
+//! Each macro lives in a module of its own; `paths` finds how the calling
 //! crate names the monitor (directly, renamed, or through an adapter), so
 //! expansions work whichever of those crates the application depends on.
 #![deny(missing_docs)]
