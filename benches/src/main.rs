@@ -16,6 +16,7 @@ mod chart;
 mod clock;
 #[cfg(feature = "console")]
 mod console;
+mod frames;
 mod instructions;
 mod scale;
 mod summary;
@@ -89,7 +90,7 @@ struct Options {
     console_only: bool,
     console_bin: Option<PathBuf>,
     /// Workloads to run (`poll`, `spawn`, `requests`, `memory`, `scale`,
-    /// `wedged`, `clock`, `console`); all when empty. For investigating one figure; the
+    /// `wedged`, `clock`, `frames`, `console`); all when empty. For investigating one figure; the
     /// summary of such a run is incomplete.
     only: Vec<String>,
     /// Only the systems whose `runtime/system` label is listed.
@@ -139,7 +140,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
-                     [--only poll,spawn,requests,memory,scale,wedged,clock,console] \
+                     [--only poll,spawn,requests,memory,scale,wedged,clock,frames,console] \
                      [--system tokio/bare,tokio/tracked,...] [--once] [--instructions] \
                      [--chart-from SUMMARY.json]\n\
                      (--console-only is what the harness passes to the console build)"
@@ -288,6 +289,20 @@ fn main() -> ExitCode {
         }
     };
 
+    // Await-stack frames: their own table, not part of the summary's
+    // runtimes (the systems are call-chain markings, not spawn wrappers).
+    let frames = options.runs("frames").then(|| {
+        let results = frames::measure(if options.quick { 5 } else { 15 });
+        let path = workspace().join("target").join("bench-frames.json");
+        if let Err(err) = serde_json::to_vec_pretty(&results)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&path, json))
+        {
+            eprintln!("could not write {}: {err}", path.display());
+        }
+        frames::table(&results)
+    });
+
     let mut scale = Vec::new();
     if options.runs("scale") {
         eprintln!("scale: ps --json over live tasks ...");
@@ -355,6 +370,9 @@ fn main() -> ExitCode {
     println!("{}", scale_table(&summary));
     println!("{}", summary.clock_table());
     println!("{}", summary.targets_table());
+    if let Some(frames) = &frames {
+        println!("Await-stack frames (nested calls, tracked tasks, tokio):\n\n{frames}");
+    }
     let written: Vec<String> = std::iter::once(&json_path)
         .chain(&charts)
         .map(|p| p.display().to_string())

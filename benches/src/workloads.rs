@@ -38,7 +38,7 @@ fn cpu_time() -> Duration {
 
 /// Runs `work` (which returns its own wall time, measured inside the
 /// runtime) and divides by `count`.
-fn cost(count: usize, work: impl FnOnce() -> Duration) -> Cost {
+pub(crate) fn cost(count: usize, work: impl FnOnce() -> Duration) -> Cost {
     let cpu_start = cpu_time();
     let wall = work();
     let cpu = cpu_time() - cpu_start;

@@ -41,6 +41,7 @@ mod diagnose;
 pub mod dispatch;
 mod error;
 mod executor;
+mod frame;
 mod id;
 mod introspect;
 mod registry;
@@ -56,8 +57,10 @@ pub use diagnose::{
 };
 pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
+pub use frame::{FrameNode, FrameTree, Framed, KEPT_TREES, MAX_FRAMES, framed};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
+pub use monitor_macros::frame;
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};
 pub use task::{

@@ -459,11 +459,8 @@ impl TaskRegistry {
             canceller: None,
         };
         // diagnostics hook: count the spawn in its site.
-        self.sites.task_spawned(
-            entry.info.location,
-            entry.info.name.as_deref(),
-            future_size,
-        );
+        self.sites
+            .task_spawned(entry.info.location, entry.info.name.as_deref(), future_size);
         self.shard(id).insert(id.as_u64(), entry);
         id
     }
@@ -617,7 +614,10 @@ impl TaskRegistry {
     #[cold]
     #[inline(never)]
     fn long_poll(&self, id: TaskId, spent_ns: u64) {
-        let location = self.shard(id).get(&id.as_u64()).map(|entry| entry.info.location);
+        let location = self
+            .shard(id)
+            .get(&id.as_u64())
+            .map(|entry| entry.info.location);
         if let Some(location) = location {
             self.sites.poll_took(location, spent_ns);
         }

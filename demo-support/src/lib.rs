@@ -2,8 +2,10 @@
 //! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
 //! command-line options, the console namespace they expose, and the
 //! scripted `--tour` that connects to the demo's own monitor like a user
-//! would, and the blocking [`client::ConsoleClient`] the tour, the
-//! benchmarks and tests drive a console with. The applications themselves
+//! would, the blocking [`client::ConsoleClient`] the tour, the benchmarks
+//! and tests drive a console with, and the report archiver, a
+//! runtime-agnostic task whose marked functions give `where` a real await
+//! stack. The applications themselves
 //! are written per runtime.
 #![deny(missing_docs)]
 
@@ -20,8 +22,48 @@ use std::{
 };
 
 use client::ConsoleClient;
-use monitor_core::dispatch::Arg;
+use monitor_core::{dispatch::Arg, framed};
 use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace, http::HTTP_PORT};
+
+/// The reporter's end of the report channel.
+#[derive(Debug, Clone)]
+pub struct ReportSender(async_channel::Sender<u64>);
+
+/// The archiver's end of the report channel.
+#[derive(Debug)]
+pub struct ReportReceiver(async_channel::Receiver<u64>);
+
+/// A channel from the demo's reporter task to its report archiver.
+pub fn report_channel() -> (ReportSender, ReportReceiver) {
+    let (sender, receiver) = async_channel::bounded(16);
+    (ReportSender(sender), ReportReceiver(receiver))
+}
+
+impl ReportSender {
+    /// Hands a report to the archiver; drops it if the archiver is 16
+    /// reports behind (a demo must not grow without bound).
+    pub fn send(&self, report: u64) {
+        let _ = self.0.try_send(report);
+    }
+}
+
+/// The report archiver's body: keeps every report the reporter sends until
+/// the reporter goes away. Marked with `#[frame]`, as is the call it spends
+/// its life in, so `where` on the archiver shows a three-frame await stack
+/// on every runtime.
+#[monitor_core::frame]
+pub async fn archive_reports(reports: ReportReceiver) -> u64 {
+    let mut archived = 0;
+    while let Some(report) = next_report(&reports).await {
+        archived += report.min(1);
+    }
+    archived
+}
+
+#[monitor_core::frame]
+async fn next_report(reports: &ReportReceiver) -> Option<u64> {
+    framed("reports.recv()", reports.0.recv()).await.ok()
+}
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]

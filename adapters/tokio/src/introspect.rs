@@ -113,6 +113,10 @@ impl TaskIntrospect for TokioIntrospect {
         dump::stack(&self.handle, id, self.dump_timeout)
     }
 
+    fn stack_source(&self) -> &'static str {
+        "tokio task dump: tokio's own leaf futures"
+    }
+
     #[cfg(not(all(feature = "taskdump", tokio_unstable)))]
     fn stack(&self, id: TaskId) -> Option<String> {
         // Without task dumps there is nothing to add to the registry.

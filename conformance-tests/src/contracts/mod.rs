@@ -10,6 +10,7 @@
 mod cancel;
 mod console;
 mod diagnostics;
+mod frames;
 mod history;
 mod native;
 mod tasks;
@@ -18,6 +19,7 @@ mod tcp;
 pub use cancel::*;
 pub use console::*;
 pub use diagnostics::*;
+pub use frames::*;
 pub use history::*;
 pub use native::*;
 pub use tasks::*;

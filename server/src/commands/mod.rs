@@ -358,8 +358,9 @@ fn where_() -> Command<MonitorContext> {
         .alias("w")
         .about(
             "Show where a task is: its state, how long its current poll has lasted, the chain \
-             of tasks that spawned it with their spawn locations, and its await stack when the \
-             runtime adapter can take one.",
+             of tasks that spawned it with their spawn locations, and its await stack: the \
+             pending calls of functions marked #[frame] (any runtime), plus tokio's task dump \
+             where enabled.",
         )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
         .arg(json_flag())
@@ -373,7 +374,11 @@ fn where_() -> Command<MonitorContext> {
 fn where_terminated() -> Command<MonitorContext> {
     Command::new("where-terminated")
         .alias("wt")
-        .about("Show how an ended task ended and the chain of tasks that spawned it.")
+        .about(
+            "Show how an ended task ended, the chain of tasks that spawned it, and the \
+             #[frame]-marked calls it was awaiting if it ended before they completed \
+             (cancelled, dropped, or by a panic).",
+        )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps-terminated"))
         .arg(json_flag())
         .run(|ctx: &mut MonitorContext, args: &Args, out| {

@@ -147,17 +147,5 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
         task.location,
         indent = 2 + depth * 2
     )?;
-    match &trace.stack {
-        Some(stack) => {
-            writeln!(out, "Stack:")?;
-            for line in stack.lines() {
-                writeln!(out, "  {line}")?;
-            }
-        }
-        None => writeln!(
-            out,
-            "(no await stack: this runtime adapter does not capture one)"
-        )?,
-    }
-    Ok(())
+    trace.write_await_stacks(out)
 }
