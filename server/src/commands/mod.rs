@@ -14,7 +14,7 @@ use monitor_core::{
     dispatch::{Arg, Args, Command, CommandError},
 };
 
-use crate::format::duration_ns;
+use crate::format::{duration_ns, single_line};
 
 /// What every command of a monitor session can reach.
 ///
@@ -394,7 +394,7 @@ fn cancel() -> Command<MonitorContext> {
                         let name = task
                             .as_ref()
                             .and_then(|task| task.name.clone())
-                            .map(|name| format!(" ({name})"))
+                            .map(|name| format!(" ({})", single_line(&name)))
                             .unwrap_or_default();
                         return Ok(format!("Cancelled task {id}{name}\n"));
                     }
@@ -405,7 +405,7 @@ fn cancel() -> Command<MonitorContext> {
                                 "Cancel requested for task {id}, but it is stuck inside a poll \
                                  ({} so far on {}); it will stop when that poll returns\n",
                                 duration_ns(poll_ns),
-                                task.thread.as_deref().unwrap_or("its worker")
+                                single_line(task.thread.as_deref().unwrap_or("its worker"))
                             ),
                             None => {
                                 format!(
@@ -454,11 +454,11 @@ fn stacktrace() -> Command<MonitorContext> {
             for task in &running {
                 out.line(format!(
                     "thread {}: polling task {} ({}) for {}, spawned at {}",
-                    task.thread.as_deref().unwrap_or("?"),
+                    single_line(task.thread.as_deref().unwrap_or("?")),
                     task.id,
-                    task.display_name(),
+                    single_line(task.display_name()),
                     duration_ns(task.poll_ns.unwrap_or(0)),
-                    task.location
+                    single_line(&task.location)
                 ));
             }
             Ok(())
