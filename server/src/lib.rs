@@ -35,6 +35,7 @@ pub mod console;
 mod error;
 mod format;
 mod monitor;
+mod pace;
 mod session;
 pub mod transport;
 

@@ -59,7 +59,9 @@ pub const MONITOR_PORT: u16 = 50101;
 /// The default TCP port of the namespace console.
 pub const CONSOLE_PORT: u16 = 50102;
 
-/// Sessions served at once by default; one more is refused politely.
+/// Sessions served at once by default, per listener (the TCP port, the
+/// Unix socket, the console port… each have this many places); one more is
+/// refused.
 pub const DEFAULT_MAX_SESSIONS: usize = 16;
 /// The longest line a client may send by default, in bytes.
 pub const DEFAULT_MAX_LINE: usize = 4096;
@@ -350,7 +352,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Sessions served at once (default 16).
+    /// Sessions served at once on each listener (default 16). Each listener
+    /// has its own places, so a flood on the TCP port leaves the Unix
+    /// socket and the console port theirs.
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.limits.max_sessions = max;
         self
@@ -456,11 +460,9 @@ impl MonitorBuilder {
             dispatcher,
             console,
             limits: self.limits,
-            sessions: AtomicUsize::new(0),
-            auth: self.auth_token.map(|token| auth::Auth {
-                token,
-                delay: self.auth_delay,
-            }),
+            auth: self
+                .auth_token
+                .map(|token| auth::Auth::new(token, self.auth_delay)),
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -590,7 +592,6 @@ pub(crate) struct Shared {
     /// The console, when the application exposed a namespace.
     pub(crate) console: Option<ConsoleService>,
     pub(crate) limits: Limits,
-    pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
     pub(crate) auth: Option<auth::Auth>,
 }
@@ -608,6 +609,22 @@ pub(crate) enum Service {
     Monitor,
     /// The namespace console (`ls`, `get`, `set`, `call`).
     Console,
+}
+
+/// One listener as the server sees it: which console it serves, and its own
+/// `max_sessions` places.
+///
+/// Places are counted per listener, not per monitor, so that a flood of
+/// network connections (idle, slowloris-style, or guessing the token)
+/// fills the TCP port's places only: the owner can still come in through
+/// the 0600 Unix socket, and the console port stays open to the operator.
+pub(crate) struct Listener {
+    pub(crate) service: Service,
+    /// Whether only the process's own user can connect (see
+    /// [`Transport::is_local`]): such listeners also have a token-guess
+    /// budget of their own.
+    pub(crate) local: bool,
+    sessions: AtomicUsize,
 }
 
 /// Binds a Unix socket for `service` when a path is given.
@@ -750,10 +767,17 @@ fn serve_sessions(
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
-    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    let (connections, accepted) = async_channel::bounded::<(Connection, Arc<Listener>)>(1);
     for (transport, service) in transports {
         let who = format!("the listener on {}", describe(&*transport));
-        let accepting = accept_loop(transport, service, connections.clone());
+        let local =
+            std::panic::catch_unwind(AssertUnwindSafe(|| transport.is_local())).unwrap_or(false);
+        let listener = Arc::new(Listener {
+            service,
+            local,
+            sessions: AtomicUsize::new(0),
+        });
+        let accepting = accept_loop(transport, listener, connections.clone());
         executor
             .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
@@ -768,7 +792,7 @@ fn serve_sessions(
                     None
                 })
                 .await;
-            let (connection, service) = match next {
+            let (connection, listener) = match next {
                 Some(Some(accepted)) => accepted,
                 // Every transport is done (a memory transport whose
                 // connectors are gone, one that failed for good): no new
@@ -779,8 +803,8 @@ fn serve_sessions(
                 }
                 None => break,
             };
-            let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
-            let slot = SessionSlot(Arc::clone(&shared));
+            let previous = listener.sessions.fetch_add(1, Ordering::AcqRel);
+            let slot = SessionSlot(Arc::clone(&shared), listener);
             let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
                 executor
@@ -788,7 +812,7 @@ fn serve_sessions(
                     .detach();
             } else {
                 executor
-                    .spawn(session::run(connection, service, slot, stop))
+                    .spawn(session::run(connection, slot, stop))
                     .detach();
             }
         }
@@ -817,8 +841,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
-    service: Service,
-    connections: async_channel::Sender<(Connection, Service)>,
+    listener: Arc<Listener>,
+    connections: async_channel::Sender<(Connection, Arc<Listener>)>,
 ) {
     loop {
         // A custom transport is foreign code running on the monitor's
@@ -829,7 +853,11 @@ async fn accept_loop(
             .await;
         match accepted {
             Ok(Ok(connection)) => {
-                if connections.send((connection, service)).await.is_err() {
+                if connections
+                    .send((connection, Arc::clone(&listener)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -860,12 +888,13 @@ fn describe(transport: &dyn Transport) -> String {
         .unwrap_or_else(|_| "(a custom transport)".to_owned())
 }
 
-/// Holds one of the `max_sessions` places; gives it back when dropped.
-pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
+/// Holds one of a listener's `max_sessions` places; gives it back when
+/// dropped.
+pub(crate) struct SessionSlot(pub(crate) Arc<Shared>, pub(crate) Arc<Listener>);
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+        self.1.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

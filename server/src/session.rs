@@ -20,29 +20,38 @@ use crate::{
 
 /// Answers a client over the session limit and hangs up.
 pub(super) async fn refuse(connection: Connection, slot: SessionSlot, stop: Stop) {
-    let limit = slot.0.limits.max_sessions;
+    let message = refusal(&slot.0);
     let timeout = slot.0.limits.write_timeout;
     let peer = connection.peer.clone();
     let answer = async move {
         let mut stream = connection.stream;
-        let message =
-            format!("The monitor is serving its limit of {limit} sessions; try again later.\n");
         let _ = write_timed(&mut stream, &encode_output(&message), timeout).await;
         let _ = stream.close().await;
     };
     contained(answer, stop, format!("session {peer}")).await;
 }
 
+/// What a client over the session limit is told.
+///
+/// With a token, a client that has not authenticated learns nothing but
+/// the challenge; a refusal that named the service and its limit would tell
+/// a scanner what is listening, so it is neutral. Without a token there is
+/// nothing to hide and the operator learns why.
+fn refusal(shared: &crate::monitor::Shared) -> String {
+    if shared.auth.is_some() {
+        "Busy; try again later.\n".to_owned()
+    } else {
+        let limit = shared.limits.max_sessions;
+        let plural = if limit == 1 { "" } else { "s" };
+        format!("The monitor is serving its limit of {limit} session{plural}; try again later.\n")
+    }
+}
+
 /// Serves one console session until the client leaves, idles out or stops
 /// reading. A panic inside the session ends only this session.
-pub(super) async fn run(connection: Connection, service: Service, slot: SessionSlot, stop: Stop) {
+pub(super) async fn run(connection: Connection, slot: SessionSlot, stop: Stop) {
     let peer = connection.peer.clone();
-    contained(
-        serve(connection, service, &slot),
-        stop,
-        format!("session {peer}"),
-    )
-    .await;
+    contained(serve(connection, &slot), stop, format!("session {peer}")).await;
 }
 
 /// The monitor is closing: resolves when [`Monitor::close`](super::Monitor::close)
@@ -192,8 +201,9 @@ impl Conversation {
     }
 }
 
-async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
+async fn serve(connection: Connection, slot: &SessionSlot) {
     let shared = &slot.0;
+    let listener = &slot.1;
     let limits = shared.limits;
     let (reader, writer) = futures_lite::io::split(connection.stream);
     let mut reader = LineReader::new(reader, limits.max_line);
@@ -206,6 +216,7 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
             &mut reader,
             &mut out,
             auth,
+            listener.local,
             &connection.peer,
             limits.idle_timeout,
         )
@@ -223,7 +234,7 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     let mut talk = Conversation {
         monitor: Session::new(Arc::clone(&shared.dispatcher), context),
         console: None,
-        console_only: service == Service::Console,
+        console_only: listener.service == Service::Console,
         framing: Framing::Text,
     };
 
