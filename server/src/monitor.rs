@@ -74,6 +74,12 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// by default; the wait doubles after each further failure.
 pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
 
+/// How many commands may run on threads of their own at once (timed-out
+/// ones still running included), per dispatcher: synchronous custom
+/// commands, `where` (whose task dump may wait on the application's
+/// runtime) and the console's `ls`/`get`/`set`.
+pub(crate) const COMMAND_THREADS: usize = 16;
+
 /// Installs user hooks into the dispatcher once it is built.
 type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
 
@@ -302,6 +308,14 @@ impl MonitorBuilder {
     }
 
     /// Adds a custom command next to the built-in ones.
+    ///
+    /// A synchronous command ([`Command::run`]) runs on a thread of its own
+    /// with a clone of the session's [`MonitorContext`], under the
+    /// [`command_timeout`](Self::command_timeout): one that blocks is
+    /// answered `timed out` and left to finish on its thread, and neither
+    /// the other sessions nor [`Monitor::close`] wait for it. At most 16
+    /// such threads exist at once; mark a cheap command
+    /// [`Command::local`] to run it on the monitor's thread instead.
     pub fn command(mut self, command: Command<MonitorContext>) -> Self {
         self.commands.push(command);
         self
@@ -316,8 +330,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// How long an asynchronous command may run before it is cancelled and
-    /// the console says so (default 5 s).
+    /// How long a command may run before the console says it timed out
+    /// (default 5 s): an asynchronous one is then cancelled, a synchronous
+    /// one is left to finish on its thread.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = Some(timeout);
         self
@@ -536,6 +551,10 @@ impl MonitorBuilder {
     fn build_dispatcher(&mut self) -> Result<Dispatcher<MonitorContext>, MonitorError> {
         let config = |err: &dyn fmt::Display| MonitorError::Config(err.to_string());
         let mut dispatcher = Dispatcher::new();
+        // Nothing that may wait on the application runs on the monitor's
+        // one loop: a synchronous command that blocks would stop every
+        // session, and `close`, until it returned.
+        dispatcher.run_sync_on_threads(COMMAND_THREADS);
         for command in commands::builtin() {
             dispatcher.register(command).map_err(|e| config(&e))?;
         }

@@ -20,7 +20,10 @@ use crate::format::{duration_ns, single_line};
 ///
 /// Custom commands registered with
 /// [`MonitorBuilder::command`](crate::MonitorBuilder::command) receive it as
-/// their `&mut` context.
+/// their `&mut` context. A synchronous custom command runs on a thread of
+/// its own with a clone of it (see
+/// [`MonitorBuilder::command`](crate::MonitorBuilder::command)).
+#[derive(Clone)]
 pub struct MonitorContext {
     introspect: Arc<dyn TaskIntrospect>,
     peer: String,
@@ -144,6 +147,7 @@ fn ps() -> Command<MonitorContext> {
                 .help("show at most N tasks (0 = all; default all)"),
         )
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let limit = args.get::<i64>("limit").unwrap_or(0);
@@ -288,6 +292,7 @@ fn ps_terminated() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let all = ctx.introspect.terminated();
@@ -432,6 +437,7 @@ fn stacktrace() -> Command<MonitorContext> {
              this names the tasks that hold its worker threads.",
         )
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let mut running = Vec::new();
             ctx.introspect.for_each_live(&mut |task| {
@@ -471,6 +477,7 @@ fn console() -> Command<MonitorContext> {
             "Enter the console: the values, tunables and actions the application exposed \
              (ls, get NAME, set NAME VALUE, call NAME ARGS...). exit returns here.",
         )
+        .local()
         .run(|ctx: &mut MonitorContext, _: &Args, _| {
             if ctx.request_console() {
                 Ok(())
@@ -488,6 +495,7 @@ fn exit() -> Command<MonitorContext> {
         .alias("quit")
         .alias("q")
         .about("Leave the monitor (the application keeps running). Ctrl-D does the same.")
+        .local()
         .run(|_, _, out| {
             out.line("Leaving the monitor. Bye.");
             out.exit();

@@ -1,0 +1,145 @@
+//! The monitor never stalls and never amplifies: what waits on the
+//! application (a task dump, a slow custom command) runs off the monitor's
+//! loop, a fast client cannot starve the others, and a few bytes in cannot
+//! ask for an unbounded amount of work or output. Every wait here is
+//! bounded and released by the test itself.
+
+mod attack_support;
+mod support;
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread,
+    time::Duration,
+};
+
+use attack_support::{PROMPT, Tcp, timed};
+use monitor_core::{
+    CancelRequested, RegistryError, Spawner, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+    dispatch::Command,
+};
+use monitor_server::MonitorBuilder;
+use support::TinyPool;
+
+/// A registry whose `stack` blocks until the test lets it go, like a
+/// tokio task dump with a worker wedged.
+struct WedgedDumps {
+    registry: Arc<TaskRegistry>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+impl TaskIntrospect for WedgedDumps {
+    fn for_each_live(&self, visit: &mut dyn FnMut(TaskSnapshot)) {
+        self.registry.for_each_live(visit);
+    }
+    fn live_count(&self) -> usize {
+        self.registry.live_count()
+    }
+    fn terminated(&self) -> Vec<TaskSnapshot> {
+        self.registry.terminated()
+    }
+    fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
+        self.registry.task(id)
+    }
+    fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
+        self.registry.cancel(id)
+    }
+    fn stack(&self, _id: TaskId) -> Option<String> {
+        let released = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        Some(format!("dump after the wedge: {released:?}"))
+    }
+}
+
+#[test]
+fn a_pending_task_dump_does_not_hold_up_other_sessions() {
+    let registry = TaskRegistry::new();
+    let spawner = Spawner::new(TinyPool::new(1), Arc::clone(&registry));
+    let task = spawner
+        .task()
+        .name("wedged")
+        .spawn(std::future::pending::<()>());
+    let (release, released) = mpsc::channel();
+    let introspect = Arc::new(WedgedDumps {
+        registry,
+        release: Mutex::new(released),
+    });
+    let monitor = MonitorBuilder::new(introspect).port(0).start().unwrap();
+    let addr = monitor.tcp_addr().unwrap();
+    let mut dumper = Tcp::connect(addr);
+    dumper.read_until(PROMPT);
+    let mut other = Tcp::connect(addr);
+    other.read_until(PROMPT);
+
+    dumper.send(&format!("where {}", task.id()));
+    // Give the dump time to start; the other session must not notice it.
+    thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        let (took, reply) = timed(|| other.cmd("ps"));
+        assert!(reply.contains("wedged"), "{reply}");
+        assert!(
+            took < Duration::from_secs(1),
+            "ps took {took:?} while another session waited for a task dump"
+        );
+    }
+    release.send(()).unwrap();
+    let reply = dumper.read_until(PROMPT);
+    assert!(reply.contains("dump after the wedge: Ok(())"), "{reply}");
+}
+
+#[test]
+fn a_slow_sync_command_is_timed_out_and_stalls_nobody() {
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&finished);
+    let mut monitor = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .command_timeout(Duration::from_millis(500))
+        .command(Command::new("sleepy").run(move |_, _, out| {
+            // Blocks like a command doing synchronous I/O against a dead
+            // server; bounded so the test always ends.
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+            done.store(true, Ordering::SeqCst);
+            out.line("slept");
+            Ok(())
+        }))
+        .start()
+        .unwrap();
+    let addr = monitor.tcp_addr().unwrap();
+    let mut sleeper = Tcp::connect(addr);
+    sleeper.read_until(PROMPT);
+    let mut other = Tcp::connect(addr);
+    other.read_until(PROMPT);
+
+    sleeper.send("sleepy");
+    thread::sleep(Duration::from_millis(100));
+    let (took, reply) = timed(|| other.cmd("help exit"));
+    assert!(reply.contains("Leave the monitor"), "{reply}");
+    assert!(
+        took < Duration::from_secs(1),
+        "help took {took:?} behind a sleeping sync command"
+    );
+    // The sleeper is told, and its session is free again.
+    let (took, reply) = timed(|| sleeper.read_until(PROMPT));
+    assert!(reply.contains("timed out"), "{reply}");
+    assert!(took < Duration::from_secs(5), "the timeout took {took:?}");
+    assert!(sleeper.cmd("help exit").contains("Leave the monitor"));
+    // A second call while the first still sleeps: answered too.
+    assert!(sleeper.cmd("sleepy").contains("timed out"));
+    assert!(!finished.load(Ordering::SeqCst));
+    // close() is not held hostage by the command that still sleeps.
+    let (took, ()) = timed(|| monitor.close());
+    assert!(took < Duration::from_secs(2), "close took {took:?}");
+    drop(release);
+}
