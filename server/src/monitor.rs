@@ -70,6 +70,14 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a write to a client may stall by default before the client is
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bytes a session may be sent per second by default, after a burst of
+/// as many: enough for `ps` over tens of thousands of tasks every second,
+/// while one client's appetite cannot take the monitor's loop or network.
+pub const DEFAULT_OUTPUT_RATE: u64 = 4 << 20;
+/// Lines a session may have served per second by default, after a burst of
+/// as many: far more than anyone types or a script needs, far less than a
+/// client pipelining lines could ask for.
+pub const DEFAULT_LINE_RATE: u64 = 200;
 /// How long a session waits after its first failed authentication attempt
 /// by default; the wait doubles after each further failure.
 pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
@@ -130,6 +138,10 @@ pub(crate) struct Limits {
     pub(crate) max_line: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    /// Bytes per second sent to one session (and the burst).
+    pub(crate) output_rate: u64,
+    /// Lines per second served to one session (and the burst).
+    pub(crate) line_rate: u64,
 }
 
 impl fmt::Debug for MonitorBuilder {
@@ -183,6 +195,8 @@ impl MonitorBuilder {
                 max_line: DEFAULT_MAX_LINE,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
+                output_rate: DEFAULT_OUTPUT_RATE,
+                line_rate: DEFAULT_LINE_RATE,
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
@@ -395,6 +409,24 @@ impl MonitorBuilder {
         self
     }
 
+    /// The most bytes a session is sent per second, after a burst of as
+    /// many (default 4 MiB). A reply goes out whole; the next one waits
+    /// until the session's budget has caught up, so a few bytes in (a
+    /// heavy command and empty lines repeating it) cannot ask for an
+    /// unbounded amount of output per second.
+    pub fn max_output_rate(mut self, bytes_per_second: u64) -> Self {
+        self.limits.output_rate = bytes_per_second;
+        self
+    }
+
+    /// The most lines a session has served per second, after a burst of as
+    /// many (default 200). A client pipelining lines waits for its turn;
+    /// the other sessions are served meanwhile.
+    pub fn max_line_rate(mut self, lines_per_second: u64) -> Self {
+        self.limits.line_rate = lines_per_second;
+        self
+    }
+
     /// Binds the listeners and starts the monitor thread.
     ///
     /// # Errors
@@ -533,6 +565,13 @@ impl MonitorBuilder {
             return Err(MonitorError::Config(format!(
                 "max_line must be between 16 bytes and 1 MiB, not {}",
                 limits.max_line
+            )));
+        }
+        if limits.output_rate < 1024 || limits.line_rate == 0 {
+            return Err(MonitorError::Config(format!(
+                "max_output_rate must be at least 1024 bytes a second (not {}) and max_line_rate \
+                 at least one line a second (not {})",
+                limits.output_rate, limits.line_rate
             )));
         }
         if limits.idle_timeout.is_zero() || limits.write_timeout.is_zero() {

@@ -23,6 +23,11 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
+    /// `per_second` units a second (at least one), `burst` at once.
+    pub(crate) fn new(per_second: u64, burst: u64) -> Self {
+        Self::with_unit_ns(1_000_000_000 / u128::from(per_second.max(1)), burst)
+    }
+
     /// One unit per `interval`, `burst` at once.
     pub(crate) fn per_interval(interval: Duration, burst: u64) -> Self {
         Self::with_unit_ns(interval.as_nanos().max(1), burst)
@@ -49,6 +54,15 @@ impl Pace {
     pub(crate) fn charge(&mut self, units: u64, now: Instant) {
         let cost = nanos(self.unit_ns * u128::from(units));
         self.paid_off = self.paid_off.max(now) + cost;
+    }
+
+    /// Waits (on the monitor's loop, without blocking it) until the next
+    /// unit may go.
+    pub(crate) async fn ready(&self) {
+        let wait = self.wait(Instant::now());
+        if !wait.is_zero() {
+            async_io::Timer::after(wait).await;
+        }
     }
 }
 

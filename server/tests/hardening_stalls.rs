@@ -8,13 +8,14 @@ mod attack_support;
 mod support;
 
 use std::{
+    io::{Read, Write},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
         mpsc,
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use attack_support::{PROMPT, Tcp, timed};
@@ -142,4 +143,134 @@ fn a_slow_sync_command_is_timed_out_and_stalls_nobody() {
     let (took, ()) = timed(|| monitor.close());
     assert!(took < Duration::from_secs(2), "close took {took:?}");
     drop(release);
+}
+
+#[test]
+fn a_client_pipelining_lines_does_not_starve_the_others() {
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .start()
+        .unwrap();
+    let addr = monitor.tcp_addr().unwrap();
+    let flood = Tcp::connect(addr).stream;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = flood.try_clone().unwrap();
+    let writing = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let lines = "x\n".repeat(32 * 1024);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if writer.write_all(lines.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut reader = flood;
+    let reading = thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0usize;
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    thread::sleep(Duration::from_millis(200));
+    let mut other = Tcp::connect(addr);
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    other.read_until(PROMPT);
+    slowest = slowest.max(started.elapsed());
+    for _ in 0..10 {
+        let (took, reply) = timed(|| other.cmd("help exit"));
+        assert!(reply.contains("Leave the monitor"), "{reply}");
+        slowest = slowest.max(took);
+        thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    // Closing the monitor closes the flooding connection, which ends the
+    // writer (blocked on a full socket) and the reader.
+    drop(monitor);
+    writing.join().unwrap();
+    let flooded = reading.join().unwrap();
+    assert!(flooded > 0);
+    assert!(
+        slowest < Duration::from_secs(1),
+        "another session waited {slowest:?} behind a pipelining client"
+    );
+}
+
+/// `ps` followed by fifty empty lines: the repeat is bounded, so 53 bytes
+/// in cannot ask for fifty tables.
+#[test]
+fn empty_lines_cannot_multiply_a_heavy_command() {
+    let registry = TaskRegistry::new();
+    let spawner = Spawner::new(TinyPool::new(1), Arc::clone(&registry));
+    let tasks: Vec<_> = (0..2000)
+        .map(|n| {
+            spawner
+                .task()
+                .name(format!("task-{n}"))
+                .spawn(std::future::pending::<()>())
+        })
+        .collect();
+    let monitor = MonitorBuilder::new(registry).port(0).start().unwrap();
+    let addr = monitor.tcp_addr().unwrap();
+    let mut client = Tcp::connect(addr);
+    client.read_until(PROMPT);
+    let one = client.cmd("ps").len();
+    assert!(one > 100_000, "{one}");
+
+    let mut attack = String::from("ps\n");
+    attack.push_str(&"\n".repeat(50));
+    attack.push_str("help exit\n");
+    client.stream.write_all(attack.as_bytes()).unwrap();
+    let out = client.read_until("Leave the monitor");
+    let tables = out.matches("2000 tasks running").count();
+    assert!(
+        tables <= 3,
+        "53 bytes in produced {tables} tables ({} bytes)",
+        out.len()
+    );
+    drop(tasks);
+}
+
+/// Cheap requests for big replies: what one session is sent per second is
+/// bounded, however it asks.
+#[test]
+fn output_per_session_is_bounded_per_second() {
+    let registry = TaskRegistry::new();
+    let spawner = Spawner::new(TinyPool::new(1), Arc::clone(&registry));
+    let tasks: Vec<_> = (0..2000)
+        .map(|n| {
+            spawner
+                .task()
+                .name(format!("task-{n}"))
+                .spawn(std::future::pending::<()>())
+        })
+        .collect();
+    let rate = 256 * 1024;
+    let monitor = MonitorBuilder::new(registry)
+        .port(0)
+        .max_output_rate(rate)
+        .start()
+        .unwrap();
+    let mut client = Tcp::connect(monitor.tcp_addr().unwrap());
+    client.read_until(PROMPT);
+    let started = Instant::now();
+    let mut sent = 0;
+    for _ in 0..4 {
+        sent += client.cmd("ps").len();
+    }
+    let took = started.elapsed();
+    // The first second's worth goes at once; the rest at the rate. The
+    // last reply goes whole before it is paid for, hence one reply less.
+    let paced = (sent - sent / 4).saturating_sub(rate as usize);
+    let floor = Duration::from_secs_f64(paced as f64 / rate as f64 * 0.9);
+    assert!(
+        took >= floor,
+        "{sent} bytes in {took:?}; at {rate} bytes a second that takes at least {floor:?}"
+    );
+    drop(tasks);
 }
