@@ -82,14 +82,17 @@ fn a_pending_task_dump_does_not_hold_up_other_sessions() {
     dumper.send(&format!("where {}", task.id()));
     // Give the dump time to start; the other session must not notice it.
     thread::sleep(Duration::from_millis(100));
+    let mut slowest = Duration::ZERO;
     for _ in 0..5 {
         let (took, reply) = timed(|| other.cmd("ps"));
+        slowest = slowest.max(took);
         assert!(reply.contains("wedged"), "{reply}");
         assert!(
             took < Duration::from_secs(1),
             "ps took {took:?} while another session waited for a task dump"
         );
     }
+    println!("measured: slowest ps while a dump was pending: {slowest:?}");
     release.send(()).unwrap();
     let reply = dumper.read_until(PROMPT);
     assert!(reply.contains("dump after the wedge: Ok(())"), "{reply}");
@@ -131,10 +134,12 @@ fn a_slow_sync_command_is_timed_out_and_stalls_nobody() {
         took < Duration::from_secs(1),
         "help took {took:?} behind a sleeping sync command"
     );
+    println!("measured: help in another session took {took:?} behind a sleeping command");
     // The sleeper is told, and its session is free again.
     let (took, reply) = timed(|| sleeper.read_until(PROMPT));
     assert!(reply.contains("timed out"), "{reply}");
     assert!(took < Duration::from_secs(5), "the timeout took {took:?}");
+    println!("measured: the sleeper was answered 'timed out' after {took:?} more");
     assert!(sleeper.cmd("help exit").contains("Leave the monitor"));
     // A second call while the first still sleeps: answered too.
     assert!(sleeper.cmd("sleepy").contains("timed out"));
@@ -142,6 +147,7 @@ fn a_slow_sync_command_is_timed_out_and_stalls_nobody() {
     // close() is not held hostage by the command that still sleeps.
     let (took, ()) = timed(|| monitor.close());
     assert!(took < Duration::from_secs(2), "close took {took:?}");
+    println!("measured: close() took {took:?} with the command still sleeping");
     drop(release);
 }
 
@@ -195,6 +201,10 @@ fn a_client_pipelining_lines_does_not_starve_the_others() {
     writing.join().unwrap();
     let flooded = reading.join().unwrap();
     assert!(flooded > 0);
+    println!(
+        "measured: slowest help behind a pipelining client {slowest:?}; the flooder was sent \
+         {flooded} bytes"
+    );
     assert!(
         slowest < Duration::from_secs(1),
         "another session waited {slowest:?} behind a pipelining client"
@@ -228,6 +238,10 @@ fn empty_lines_cannot_multiply_a_heavy_command() {
     client.stream.write_all(attack.as_bytes()).unwrap();
     let out = client.read_until("Leave the monitor");
     let tables = out.matches("2000 tasks running").count();
+    println!(
+        "measured: ps + 50 empty lines gave {tables} tables, {} bytes (one ps: {one} bytes)",
+        out.len()
+    );
     assert!(
         tables <= 3,
         "53 bytes in produced {tables} tables ({} bytes)",
@@ -268,6 +282,7 @@ fn output_per_session_is_bounded_per_second() {
     // last reply goes whole before it is paid for, hence one reply less.
     let paced = (sent - sent / 4).saturating_sub(rate as usize);
     let floor = Duration::from_secs_f64(paced as f64 / rate as f64 * 0.9);
+    println!("measured: {sent} bytes at max_output_rate({rate}) took {took:?}");
     assert!(
         took >= floor,
         "{sent} bytes in {took:?}; at {rate} bytes a second that takes at least {floor:?}"
