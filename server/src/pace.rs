@@ -52,7 +52,8 @@ impl Pace {
 
     /// Charges `units` that went at `now`.
     pub(crate) fn charge(&mut self, units: u64, now: Instant) {
-        let cost = nanos(self.unit_ns * u128::from(units));
+        // Capped so that the instant cannot overflow, whatever is charged.
+        let cost = nanos(self.unit_ns * u128::from(units)).min(MAX_DEBT);
         self.paid_off = self.paid_off.max(now) + cost;
     }
 
@@ -65,6 +66,9 @@ impl Pace {
         }
     }
 }
+
+/// The most one charge can put the budget behind by: a day.
+const MAX_DEBT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A duration of `ns` nanoseconds, saturating at about 584 years.
 fn nanos(ns: u128) -> Duration {
