@@ -160,3 +160,49 @@ fn wrong_tokens_are_budgeted_process_wide_however_they_are_spread() {
     println!("measured: the right token got in {took:?} after the attack");
     assert!(owner.cmd("ps").contains("task"));
 }
+
+/// Wrong guesses on the TCP port spend the network's budget only: the
+/// owner's login on the 0600 socket does not queue behind them.
+#[cfg(unix)]
+#[test]
+fn a_guessing_flood_on_tcp_does_not_slow_the_owners_unix_login() {
+    let dir = std::env::temp_dir().join(format!("mon-guess-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("monitor.sock");
+    let delay = Duration::from_millis(500);
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .unix_socket(&socket)
+        .auth_token(TOKEN)
+        .auth_delay(delay)
+        .start()
+        .unwrap();
+    let addr = monitor.tcp_addr().unwrap();
+    // Sixteen connections each offer a wrong token: at one guess per
+    // 500 ms, the last of them waits about eight seconds for its turn.
+    let mut flood: Vec<Tcp> = (0..16)
+        .map(|n| {
+            let mut client = Tcp::connect(addr);
+            client.read_until(CHALLENGE);
+            client.send(&format!("auth wrong-guess-{n}-0123456789"));
+            client
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let (took, ()) = timed(|| {
+        let mut owner = attack_support::Raw::connect_unix(&socket);
+        owner.read_until(CHALLENGE);
+        owner.send(&format!("auth {TOKEN}"));
+        owner.read_until(PROMPT);
+    });
+    println!("measured: the owner's Unix login took {took:?} during a TCP guessing flood");
+    assert!(
+        took < Duration::from_secs(2),
+        "the owner's login waited {took:?} behind the network's guesses"
+    );
+    // Meanwhile the network's guesses are answered in turn, first come
+    // first served.
+    assert!(flood[0].try_read_until("Authentication failed").is_some());
+    drop(monitor);
+    let _ = std::fs::remove_dir_all(&dir);
+}
