@@ -289,3 +289,56 @@ fn output_per_session_is_bounded_per_second() {
     );
     drop(tasks);
 }
+
+/// Commands that never return keep their threads, but only so many: the
+/// next one is refused with a message saying why, and the session goes on.
+#[test]
+fn blocked_command_threads_are_bounded() {
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .command_timeout(Duration::from_millis(50))
+        .command(Command::new("stuck").run(move |_, _, _| {
+            // Every call waits for the one release (or 30 s).
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+            Ok(())
+        }))
+        .start()
+        .unwrap();
+    let mut client = Tcp::connect(monitor.tcp_addr().unwrap());
+    client.read_until(PROMPT);
+    for _ in 0..16 {
+        let reply = client.cmd("stuck");
+        assert!(reply.contains("timed out"), "{reply}");
+    }
+    let refused = client.cmd("stuck");
+    assert!(
+        refused.contains("16 commands are still running"),
+        "{refused}"
+    );
+    assert!(client.cmd("help exit").contains("Leave the monitor"));
+    // Rates below a floor are refused at start, naming what is accepted.
+    let err = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .max_output_rate(10)
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("max_output_rate must be at least 1024"),
+        "{err}"
+    );
+    let err = MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .max_line_rate(0)
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_line_rate"), "{err}");
+    drop(release);
+    drop(monitor);
+}
