@@ -21,7 +21,7 @@ use std::{
 
 use client::ConsoleClient;
 use monitor_core::dispatch::Arg;
-use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace};
+use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace, http::HTTP_PORT};
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]
@@ -29,12 +29,16 @@ pub struct Options {
     /// The monitor's port (`--port N`, default 50101; the tour uses any free
     /// port unless one is given).
     pub port: u16,
+    /// The web UI's port (`--http-port N`, default 50103; any free port when
+    /// the monitor's port is 0 or for the tour, unless one is given).
+    pub http_port: u16,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
 }
 
-const USAGE: &str = "usage: demo [--port N] [--tour]\n\
-    --port N  the monitor's TCP port (default 50101; 0 = any free port)\n\
+const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour]\n\
+    --port N       the monitor's TCP port (default 50101; 0 = any free port)\n\
+    --http-port N  the web UI's port (default 50103; 0 = any free port)\n\
     --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit";
 
 impl Options {
@@ -61,6 +65,7 @@ impl Options {
     /// A message naming the bad argument and what is accepted.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
         let mut port = None;
+        let mut http_port = None;
         let mut tour = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -74,14 +79,25 @@ impl Options {
                         format!("invalid port {value:?} (expected a number from 0 to 65535)")
                     })?);
                 }
+                "--http-port" => {
+                    let value = args
+                        .next()
+                        .ok_or("--http-port needs a value, e.g. --http-port 50103")?;
+                    http_port = Some(value.parse::<u16>().map_err(|_| {
+                        format!("invalid HTTP port {value:?} (expected a number from 0 to 65535)")
+                    })?);
+                }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
         // The tour must work even when 50101 is taken.
         let default_port = if tour { 0 } else { MONITOR_PORT };
+        let port = port.unwrap_or(default_port);
+        let default_http_port = if port == 0 { 0 } else { HTTP_PORT };
         Ok(Some(Self {
-            port: port.unwrap_or(default_port),
+            port,
+            http_port: http_port.unwrap_or(default_http_port),
             tour,
         }))
     }
@@ -188,6 +204,9 @@ pub fn serve(
     if let Some(addr) = monitor.console_addr() {
         println!("Console: nc {} {}", addr.ip(), addr.port());
     }
+    if let Some(addr) = monitor.http_addr() {
+        println!("Web UI: http://{addr}/   (JSON: /api/tasks, Prometheus: /metrics)");
+    }
     println!("Echo server: nc {} {}", echo.ip(), echo.port());
 
     if options.tour {
@@ -275,9 +294,16 @@ mod tests {
     #[test]
     fn options_parse_and_explain_mistakes() {
         let o = parse(&[]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (50101, false));
+        assert_eq!((o.port, o.http_port, o.tour), (50101, 50103, false));
         let o = parse(&["--tour"]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (0, true));
+        assert_eq!((o.port, o.http_port, o.tour), (0, 0, true));
+        let o = parse(&["--http-port", "8080"]).unwrap().unwrap();
+        assert_eq!((o.port, o.http_port), (50101, 8080));
+        assert!(
+            parse(&["--http-port", "web"])
+                .unwrap_err()
+                .contains("HTTP port")
+        );
         let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
         assert_eq!(o.port, 9000);
         assert!(parse(&["--help"]).unwrap().is_none());
