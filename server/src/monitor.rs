@@ -61,7 +61,9 @@ pub const MONITOR_PORT: u16 = 50101;
 /// The default TCP port of the namespace console.
 pub const CONSOLE_PORT: u16 = 50102;
 
-/// Sessions served at once by default; one more is refused politely.
+/// Sessions served at once by default, per listener (the TCP port, the
+/// Unix socket, the console port… each have this many places); one more is
+/// refused.
 pub const DEFAULT_MAX_SESSIONS: usize = 16;
 /// The longest line a client may send by default, in bytes.
 pub const DEFAULT_MAX_LINE: usize = 4096;
@@ -70,9 +72,23 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a write to a client may stall by default before the client is
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bytes a session may be sent per second by default, after a burst of
+/// as many: enough for `ps` over tens of thousands of tasks every second,
+/// while one client's appetite cannot take the monitor's loop or network.
+pub const DEFAULT_OUTPUT_RATE: u64 = 4 << 20;
+/// Lines a session may have served per second by default, after a burst of
+/// as many: far more than anyone types or a script needs, far less than a
+/// client pipelining lines could ask for.
+pub const DEFAULT_LINE_RATE: u64 = 200;
 /// How long a session waits after its first failed authentication attempt
 /// by default; the wait doubles after each further failure.
 pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
+
+/// How many commands may run on threads of their own at once (timed-out
+/// ones still running included), per dispatcher: synchronous custom
+/// commands, `where` (whose task dump may wait on the application's
+/// runtime) and the console's `ls`/`get`/`set`.
+pub(crate) const COMMAND_THREADS: usize = 16;
 
 /// Installs user hooks into the dispatcher once it is built.
 type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
@@ -132,6 +148,10 @@ pub(crate) struct Limits {
     pub(crate) max_line: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    /// Bytes per second sent to one session (and the burst).
+    pub(crate) output_rate: u64,
+    /// Lines per second served to one session (and the burst).
+    pub(crate) line_rate: u64,
 }
 
 impl fmt::Debug for MonitorBuilder {
@@ -185,6 +205,8 @@ impl MonitorBuilder {
                 max_line: DEFAULT_MAX_LINE,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
+                output_rate: DEFAULT_OUTPUT_RATE,
+                line_rate: DEFAULT_LINE_RATE,
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
@@ -359,6 +381,14 @@ impl MonitorBuilder {
     }
 
     /// Adds a custom command next to the built-in ones.
+    ///
+    /// A synchronous command ([`Command::run`]) runs on a thread of its own
+    /// with a clone of the session's [`MonitorContext`], under the
+    /// [`command_timeout`](Self::command_timeout): one that blocks is
+    /// answered `timed out` and left to finish on its thread, and neither
+    /// the other sessions nor [`Monitor::close`] wait for it. At most 16
+    /// such threads exist at once; mark a cheap command
+    /// [`Command::local`] to run it on the monitor's thread instead.
     pub fn command(mut self, command: Command<MonitorContext>) -> Self {
         self.commands.push(command);
         self
@@ -373,8 +403,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// How long an asynchronous command may run before it is cancelled and
-    /// the console says so (default 5 s).
+    /// How long a command may run before the console says it timed out
+    /// (default 5 s): an asynchronous one is then cancelled, a synchronous
+    /// one is left to finish on its thread.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = Some(timeout);
         self
@@ -409,7 +440,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Sessions served at once (default 16).
+    /// Sessions served at once on each listener (default 16). Each listener
+    /// has its own places, so a flood on the TCP port leaves the Unix
+    /// socket and the console port theirs.
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.limits.max_sessions = max;
         self
@@ -432,6 +465,24 @@ impl MonitorBuilder {
     /// the session is closed (default 10 s).
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// The most bytes a session is sent per second, after a burst of as
+    /// many (default 4 MiB). A reply goes out whole; the next one waits
+    /// until the session's budget has caught up, so a few bytes in (a
+    /// heavy command and empty lines repeating it) cannot ask for an
+    /// unbounded amount of output per second.
+    pub fn max_output_rate(mut self, bytes_per_second: u64) -> Self {
+        self.limits.output_rate = bytes_per_second;
+        self
+    }
+
+    /// The most lines a session has served per second, after a burst of as
+    /// many (default 200). A client pipelining lines waits for its turn;
+    /// the other sessions are served meanwhile.
+    pub fn max_line_rate(mut self, lines_per_second: u64) -> Self {
+        self.limits.line_rate = lines_per_second;
         self
     }
 
@@ -533,10 +584,9 @@ impl MonitorBuilder {
             console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
-            auth: self.auth_token.map(|token| auth::Auth {
-                token,
-                delay: self.auth_delay,
-            }),
+            auth: self
+                .auth_token
+                .map(|token| auth::Auth::new(token, self.auth_delay)),
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -601,6 +651,13 @@ impl MonitorBuilder {
                 limits.max_line
             )));
         }
+        if limits.output_rate < 1024 || limits.line_rate == 0 {
+            return Err(MonitorError::Config(format!(
+                "max_output_rate must be at least 1024 bytes a second (not {}) and max_line_rate \
+                 at least one line a second (not {})",
+                limits.output_rate, limits.line_rate
+            )));
+        }
         if limits.idle_timeout.is_zero() || limits.write_timeout.is_zero() {
             return Err(MonitorError::Config(
                 "idle and write timeouts must be longer than zero".into(),
@@ -617,6 +674,10 @@ impl MonitorBuilder {
     fn build_dispatcher(&mut self) -> Result<Dispatcher<MonitorContext>, MonitorError> {
         let config = |err: &dyn fmt::Display| MonitorError::Config(err.to_string());
         let mut dispatcher = Dispatcher::new();
+        // Nothing that may wait on the application runs on the monitor's
+        // one loop: a synchronous command that blocks would stop every
+        // session, and `close`, until it returned.
+        dispatcher.run_sync_on_threads(COMMAND_THREADS);
         for command in commands::builtin() {
             dispatcher.register(command).map_err(|e| config(&e))?;
         }
@@ -673,6 +734,9 @@ pub(crate) struct Shared {
     /// The console, when the application exposed a namespace.
     pub(crate) console: Option<ConsoleService>,
     pub(crate) limits: Limits,
+    /// Console connections open on every listener together (those being
+    /// refused included), for the HTTP API and metrics; each listener
+    /// counts its own places.
     pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
     pub(crate) auth: Option<auth::Auth>,
@@ -691,6 +755,22 @@ pub(crate) enum Service {
     Monitor,
     /// The namespace console (`ls`, `get`, `set`, `call`).
     Console,
+}
+
+/// One listener as the server sees it: which console it serves, and its own
+/// `max_sessions` places.
+///
+/// Places are counted per listener, not per monitor, so that a flood of
+/// network connections (idle, slowloris-style, or guessing the token)
+/// fills the TCP port's places only: the owner can still come in through
+/// the 0600 Unix socket, and the console port stays open to the operator.
+pub(crate) struct Listener {
+    pub(crate) service: Service,
+    /// Whether only the process's own user can connect (see
+    /// [`Transport::is_local`]): such listeners also have a token-guess
+    /// budget of their own.
+    pub(crate) local: bool,
+    sessions: AtomicUsize,
 }
 
 /// Binds a Unix socket for `service` when a path is given.
@@ -854,10 +934,17 @@ fn serve_sessions(
             ))
             .detach();
     }
-    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    let (connections, accepted) = async_channel::bounded::<(Connection, Arc<Listener>)>(1);
     for (transport, service) in transports {
         let who = format!("the listener on {}", describe(&*transport));
-        let accepting = accept_loop(transport, service, connections.clone());
+        let local =
+            std::panic::catch_unwind(AssertUnwindSafe(|| transport.is_local())).unwrap_or(false);
+        let listener = Arc::new(Listener {
+            service,
+            local,
+            sessions: AtomicUsize::new(0),
+        });
+        let accepting = accept_loop(transport, listener, connections.clone());
         executor
             .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
@@ -872,7 +959,7 @@ fn serve_sessions(
                     None
                 })
                 .await;
-            let (connection, service) = match next {
+            let (connection, listener) = match next {
                 Some(Some(accepted)) => accepted,
                 // Every transport is done (a memory transport whose
                 // connectors are gone, one that failed for good): no new
@@ -883,8 +970,9 @@ fn serve_sessions(
                 }
                 None => break,
             };
-            let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
-            let slot = SessionSlot(Arc::clone(&shared));
+            shared.sessions.fetch_add(1, Ordering::AcqRel);
+            let previous = listener.sessions.fetch_add(1, Ordering::AcqRel);
+            let slot = SessionSlot(Arc::clone(&shared), listener);
             let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
                 executor
@@ -892,7 +980,7 @@ fn serve_sessions(
                     .detach();
             } else {
                 executor
-                    .spawn(session::run(connection, service, slot, stop))
+                    .spawn(session::run(connection, slot, stop))
                     .detach();
             }
         }
@@ -921,8 +1009,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
-    service: Service,
-    connections: async_channel::Sender<(Connection, Service)>,
+    listener: Arc<Listener>,
+    connections: async_channel::Sender<(Connection, Arc<Listener>)>,
 ) {
     loop {
         // A custom transport is foreign code running on the monitor's
@@ -933,7 +1021,11 @@ async fn accept_loop(
             .await;
         match accepted {
             Ok(Ok(connection)) => {
-                if connections.send((connection, service)).await.is_err() {
+                if connections
+                    .send((connection, Arc::clone(&listener)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -964,11 +1056,13 @@ fn describe(transport: &dyn Transport) -> String {
         .unwrap_or_else(|_| "(a custom transport)".to_owned())
 }
 
-/// Holds one of the `max_sessions` places; gives it back when dropped.
-pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
+/// Holds one of a listener's `max_sessions` places; gives it back when
+/// dropped.
+pub(crate) struct SessionSlot(pub(crate) Arc<Shared>, pub(crate) Arc<Listener>);
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
+        self.1.sessions.fetch_sub(1, Ordering::AcqRel);
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 }

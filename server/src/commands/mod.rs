@@ -15,13 +15,16 @@ use monitor_core::{
     dispatch::{Arg, Args, Command, CommandError},
 };
 
-use crate::format::duration_ns;
+use crate::format::{duration_ns, single_line};
 
 /// What every command of a monitor session can reach.
 ///
 /// Custom commands registered with
 /// [`MonitorBuilder::command`](crate::MonitorBuilder::command) receive it as
-/// their `&mut` context.
+/// their `&mut` context. A synchronous custom command runs on a thread of
+/// its own with a clone of it (see
+/// [`MonitorBuilder::command`](crate::MonitorBuilder::command)).
+#[derive(Clone)]
 pub struct MonitorContext {
     introspect: Arc<dyn TaskIntrospect>,
     peer: String,
@@ -150,6 +153,7 @@ fn ps() -> Command<MonitorContext> {
                 .help("show at most N tasks (0 = all; default all)"),
         )
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let limit = args.get::<i64>("limit").unwrap_or(0);
@@ -304,6 +308,7 @@ fn ps_terminated() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let all = ctx.introspect.terminated();
@@ -443,7 +448,7 @@ impl CancelOutcome {
                 let name = task
                     .as_ref()
                     .and_then(|task| task.name.clone())
-                    .map(|name| format!(" ({name})"))
+                    .map(|name| format!(" ({})", single_line(&name)))
                     .unwrap_or_default();
                 format!("Cancelled task {id}{name}\n")
             }
@@ -452,7 +457,7 @@ impl CancelOutcome {
                  it will stop when that poll returns\n",
                 task.id,
                 duration_ns(task.poll_ns.unwrap_or(0)),
-                task.thread.as_deref().unwrap_or("its worker")
+                single_line(task.thread.as_deref().unwrap_or("its worker"))
             ),
             CancelOutcome::NotYetStopped { task } => format!(
                 "Cancel requested for task {}; it has not stopped within {}s (its runtime may be \
@@ -507,6 +512,7 @@ fn stacktrace() -> Command<MonitorContext> {
              this names the tasks that hold its worker threads.",
         )
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let mut running = Vec::new();
             ctx.introspect.for_each_live(&mut |task| {
@@ -529,11 +535,11 @@ fn stacktrace() -> Command<MonitorContext> {
             for task in &running {
                 out.line(format!(
                     "thread {}: polling task {} ({}) for {}, spawned at {}",
-                    task.thread.as_deref().unwrap_or("?"),
+                    single_line(task.thread.as_deref().unwrap_or("?")),
                     task.id,
-                    task.display_name(),
+                    single_line(task.display_name()),
                     duration_ns(task.poll_ns.unwrap_or(0)),
-                    task.location
+                    single_line(&task.location)
                 ));
             }
             Ok(())
@@ -546,6 +552,7 @@ fn console() -> Command<MonitorContext> {
             "Enter the console: the values, tunables and actions the application exposed \
              (ls, get NAME, set NAME VALUE, call NAME ARGS...). exit returns here.",
         )
+        .local()
         .run(|ctx: &mut MonitorContext, _: &Args, _| {
             if ctx.request_console() {
                 Ok(())
@@ -563,6 +570,7 @@ fn exit() -> Command<MonitorContext> {
         .alias("quit")
         .alias("q")
         .about("Leave the monitor (the application keeps running). Ctrl-D does the same.")
+        .local()
         .run(|_, _, out| {
             out.line("Leaving the monitor. Bye.");
             out.exit();

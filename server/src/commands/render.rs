@@ -6,7 +6,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_
 
 use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
 
-use crate::format::{busy, duration_ns};
+use crate::format::{busy, duration_ns, single_line};
 
 pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
@@ -37,15 +37,17 @@ pub(super) fn live_table(tasks: &[TaskSnapshot]) -> String {
     ]);
     for task in tasks {
         let in_poll = match (task.poll_ns, &task.thread) {
-            (Some(ns), Some(thread)) => format!("{} on {thread}", duration_ns(ns)),
+            (Some(ns), Some(thread)) => {
+                format!("{} on {}", duration_ns(ns), single_line(thread))
+            }
             (Some(ns), None) => duration_ns(ns),
             _ => "-".to_owned(),
         };
         table.add_row(vec![
             Cell::new(task.id).set_alignment(CellAlignment::Right),
             Cell::new(task.state),
-            Cell::new(task.display_name()),
-            Cell::new(short_location(&task.location)),
+            Cell::new(single_line(task.display_name())),
+            Cell::new(single_line(&short_location(&task.location))),
             Cell::new(duration_ns(task.age_ns)).set_alignment(CellAlignment::Right),
             Cell::new(task.polls).set_alignment(CellAlignment::Right),
             Cell::new(busy(task.busy_ns)).set_alignment(CellAlignment::Right),
@@ -78,9 +80,9 @@ pub(super) fn terminated_table(tasks: &[TaskSnapshot]) -> String {
         };
         table.add_row(vec![
             Cell::new(task.id).set_alignment(CellAlignment::Right),
-            Cell::new(task.display_name()),
-            Cell::new(ended),
-            Cell::new(short_location(&task.location)),
+            Cell::new(single_line(task.display_name())),
+            Cell::new(single_line(&ended)),
+            Cell::new(single_line(&short_location(&task.location))),
             Cell::new(duration_ns(task.age_ns)).set_alignment(CellAlignment::Right),
             Cell::new(duration_ns(task.ended_ago_ns.unwrap_or(0)))
                 .set_alignment(CellAlignment::Right),
@@ -102,7 +104,7 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
         out,
         "Task {} ({}) is {}",
         task.id,
-        task.display_name(),
+        single_line(task.display_name()),
         task.state
     )?;
     if let Some(poll_ns) = task.poll_ns {
@@ -111,11 +113,11 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
             "  inside poll #{} for {} on thread {}",
             task.polls,
             duration_ns(poll_ns),
-            task.thread.as_deref().unwrap_or("?")
+            single_line(task.thread.as_deref().unwrap_or("?"))
         )?;
     }
     if let Some(ended) = &task.ended {
-        writeln!(out, "  ended: {ended}")?;
+        writeln!(out, "  ended: {}", single_line(&ended.to_string()))?;
     }
     writeln!(out, "Creation chain (root first):")?;
     let mut depth = 0;
@@ -126,12 +128,12 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
             "{:indent$}task {} ({})",
             "",
             frame.id,
-            frame.name.as_deref().unwrap_or("-"),
+            single_line(frame.name.as_deref().unwrap_or("-")),
             indent = 2 + depth * 2
         );
         match (&frame.location, frame.state) {
             (Some(location), Some(state)) => {
-                let _ = write!(line, " spawned at {location} [{state}]");
+                let _ = write!(line, " spawned at {} [{state}]", single_line(location));
             }
             _ => line.push_str(" [no longer recorded]"),
         }
@@ -143,8 +145,8 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
         "{:indent$}task {} ({}) spawned at {}",
         "",
         task.id,
-        task.display_name(),
-        task.location,
+        single_line(task.display_name()),
+        single_line(&task.location),
         indent = 2 + depth * 2
     )?;
     trace.write_await_stacks(out)
