@@ -36,6 +36,8 @@ mod error;
 mod format;
 mod monitor;
 mod session;
+#[cfg(feature = "tokio-console")]
+pub mod tokio_console;
 pub mod transport;
 
 pub use error::MonitorError;

@@ -113,6 +113,9 @@ pub struct MonitorBuilder {
     limits: Limits,
     auth_token: Option<String>,
     auth_delay: Duration,
+    /// `Some(None)`: serve tokio-console's API at the default address.
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<Option<SocketAddr>>,
 }
 
 /// Per-session limits, shared by the server's sessions.
@@ -178,6 +181,8 @@ impl MonitorBuilder {
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
         }
     }
 
@@ -376,6 +381,30 @@ impl MonitorBuilder {
         self
     }
 
+    /// Also serves tokio-console's gRPC API, so the stock `tokio-console`
+    /// client shows this application's tasks, whatever its runtime (feature
+    /// `tokio-console`). `None` listens on `TOKIO_CONSOLE_BIND` when set,
+    /// else on 127.0.0.1:6669, as console-subscriber does; port 0 picks any
+    /// free port (see [`Monitor::tokio_console_addr`]). A non-loopback
+    /// address needs [`allow_remote`](Self::allow_remote): the protocol has
+    /// no authentication, and it shows every task's name and spawn site.
+    ///
+    /// What the client shows and which of its fields are real:
+    /// [`tokio_console`](crate::tokio_console).
+    ///
+    /// ```no_run
+    /// # let registry = monitor_core::TaskRegistry::new();
+    /// let monitor = monitor_server::MonitorBuilder::new(registry)
+    ///     .tokio_console(None) // then: tokio-console http://127.0.0.1:6669
+    ///     .start()?;
+    /// # Ok::<(), monitor_server::MonitorError>(())
+    /// ```
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console(mut self, addr: impl Into<Option<SocketAddr>>) -> Self {
+        self.tokio_console = Some(addr.into());
+        self
+    }
+
     /// Binds the listeners and starts the monitor thread.
     ///
     /// # Errors
@@ -451,6 +480,26 @@ impl MonitorBuilder {
             ));
         }
 
+        #[cfg(feature = "tokio-console")]
+        let tokio_console = match self.tokio_console {
+            Some(addr) => {
+                let addr = crate::tokio_console::resolve_addr(addr)?;
+                if !addr.ip().is_loopback() && !self.allow_remote {
+                    return Err(MonitorError::Config(format!(
+                        "refusing to serve tokio-console on non-loopback address {addr}: its \
+                         protocol has no authentication and shows every task; use \
+                         127.0.0.1:6669 (the default), or call .allow_remote(true) if the \
+                         network is trusted"
+                    )));
+                }
+                Some(crate::tokio_console::Bridge::start(
+                    Arc::clone(&self.introspect),
+                    addr,
+                )?)
+            }
+            None => None,
+        };
+
         let shared = Arc::new(Shared {
             introspect: self.introspect,
             dispatcher,
@@ -474,6 +523,8 @@ impl MonitorBuilder {
             console_unix_path,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console,
         })
     }
 
@@ -660,6 +711,8 @@ pub struct Monitor {
     console_unix_path: Option<PathBuf>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<crate::tokio_console::Bridge>,
 }
 
 impl fmt::Debug for Monitor {
@@ -696,6 +749,14 @@ impl Monitor {
         self.console_unix_path.as_deref()
     }
 
+    /// The address tokio-console clients connect to, when
+    /// [`MonitorBuilder::tokio_console`] was asked for (with the real port
+    /// when port 0 was).
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console_addr(&self) -> Option<SocketAddr> {
+        self.tokio_console.as_ref().map(|bridge| bridge.addr())
+    }
+
     /// `true` once [`close`](Monitor::close) has run.
     pub fn is_closed(&self) -> bool {
         self.thread.is_none()
@@ -704,6 +765,10 @@ impl Monitor {
     /// Stops accepting, closes every open session, joins the monitor thread
     /// and releases the port and socket file. Safe to call more than once.
     pub fn close(&mut self) {
+        #[cfg(feature = "tokio-console")]
+        if let Some(mut bridge) = self.tokio_console.take() {
+            bridge.close();
+        }
         // Dropping the sender wakes the server loop, which then returns.
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
@@ -891,6 +956,8 @@ mod tests {
             console_unix_path: None,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
         };
         thread::sleep(Duration::from_millis(50));
         let started = std::time::Instant::now();
