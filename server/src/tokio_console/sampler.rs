@@ -16,6 +16,7 @@
 
 use std::{
     collections::{HashMap, hash_map::Entry},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -237,6 +238,10 @@ pub(crate) struct Sampler {
     epoch: u64,
     /// Whether `tasks` reflects at least one sample.
     initialized: bool,
+    /// The snapshot of the current sample, built for the first client that
+    /// connected since, shared by the others: many clients connecting at
+    /// once cost one snapshot, not one each.
+    snapshot: Option<(u64, Arc<[Update]>)>,
 }
 
 impl Sampler {
@@ -338,6 +343,18 @@ impl Sampler {
         changes
     }
 
+    /// [`snapshot`](Self::snapshot), built once per sample.
+    pub(crate) fn shared_snapshot(&mut self, now: SystemTime) -> Arc<[Update]> {
+        match &self.snapshot {
+            Some((epoch, snapshot)) if *epoch == self.epoch => Arc::clone(snapshot),
+            _ => {
+                let snapshot: Arc<[Update]> = self.snapshot(now).into();
+                self.snapshot = Some((self.epoch, Arc::clone(&snapshot)));
+                snapshot
+            }
+        }
+    }
+
     /// Every known task, new with its stats, for a client that just
     /// connected; the first message registers the metadata.
     pub(crate) fn snapshot(&self, now: SystemTime) -> Vec<Update> {
@@ -397,20 +414,18 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use monitor_core::{TaskEnd, TaskOptions, TaskRegistry};
 
     use super::*;
 
-    fn stats_of<'a>(updates: &'a [Update], id: u64) -> Option<&'a Stats> {
+    fn stats_of(updates: &[Update], id: u64) -> Option<&Stats> {
         updates
             .iter()
             .filter_map(|u| u.task_update.as_ref())
             .find_map(|t| t.stats_update.get(&id))
     }
 
-    fn new_task<'a>(updates: &'a [Update], id: u64) -> Option<&'a Task> {
+    fn new_task(updates: &[Update], id: u64) -> Option<&Task> {
         updates
             .iter()
             .filter_map(|u| u.task_update.as_ref())
@@ -430,6 +445,11 @@ mod tests {
         assert_eq!(changes.new_ids(), [id]);
         let snapshot = sampler.snapshot(now);
         assert!(snapshot[0].new_metadata.is_some(), "metadata comes first");
+        let shared = sampler.shared_snapshot(now);
+        assert!(
+            Arc::ptr_eq(&shared, &sampler.shared_snapshot(now)),
+            "built once"
+        );
         let sent = new_task(&snapshot, id).expect("the task is announced");
         assert_eq!(sent.metadata.as_ref().unwrap().id, TASK_METADATA);
         assert!(
@@ -464,7 +484,7 @@ mod tests {
         let changes = sampler.sample(&*registry, SystemTime::now());
         assert_eq!(changes.changed_ids(), [id]);
         let delta = sampler.delta(now, &changes);
-        let polls = stats_of(&delta, id).unwrap().poll_stats.clone().unwrap();
+        let polls = stats_of(&delta, id).unwrap().poll_stats.unwrap();
         assert_eq!(polls.polls, 1);
         assert!(polls.last_poll_started.is_some(), "running");
         assert!(new_task(&delta, id).is_none(), "announced once");

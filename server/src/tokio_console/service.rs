@@ -134,15 +134,15 @@ impl Instrument for Service {
             if !sampler.is_initialized() {
                 sampler.sample(&*self.0.introspect, now);
             }
-            (sampler.snapshot(now), self.0.updates.subscribe())
+            (sampler.shared_snapshot(now), self.0.updates.subscribe())
         };
         // Two messages in flight per client: its memory does not grow with
         // how far behind it is.
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(async move {
             let _slot = slot;
-            for update in snapshot {
-                if !send(&tx, update).await {
+            for update in snapshot.iter() {
+                if !send(&tx, update.clone()).await {
                     return;
                 }
             }
