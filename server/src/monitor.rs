@@ -143,7 +143,7 @@ impl fmt::Debug for MonitorBuilder {
 }
 
 impl MonitorBuilder {
-    /// A monitor over `introspect` (normally a [`TaskRegistry`], or an
+    /// A monitor over `introspect` (normally a [`TaskRegistry`](monitor_core::TaskRegistry), or an
     /// adapter's wrapper around one) with every default: TCP on
     /// `127.0.0.1:50101`, no Unix socket, the built-in commands.
     pub fn new(introspect: Arc<impl TaskIntrospect>) -> Self {

@@ -7,11 +7,15 @@
 
 use std::{fmt, future::Future, io, pin::Pin};
 
-use futures_io::{AsyncRead, AsyncWrite};
-
 mod memory;
 
 pub use memory::{MemoryConnector, MemoryStream, MemoryTransport};
+
+/// The byte-stream traits every transport's connections implement: the
+/// `futures-io` ones the async ecosystem shares (tokio's streams get them
+/// through `tokio-util`'s `compat`), re-exported so a transport author
+/// names them through this crate.
+pub use futures_io::{AsyncRead, AsyncWrite};
 
 /// A byte stream that can be read and written asynchronously.
 ///
