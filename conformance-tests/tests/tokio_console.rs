@@ -470,6 +470,44 @@ fn many_clients_at_once_each_get_a_full_snapshot() {
 }
 
 #[test]
+fn streams_beyond_the_limit_are_refused_with_a_reason() {
+    let registry = TaskRegistry::new();
+    let monitor = start(&registry);
+    on_client(async {
+        let mut client = connect(&monitor).await;
+        let mut open = Vec::new();
+        for _ in 0..monitor_server::tokio_console::MAX_STREAMS {
+            open.push(
+                client
+                    .watch_state(StateRequest {})
+                    .await
+                    .expect("within the limit")
+                    .into_inner(),
+            );
+        }
+        let refused = client
+            .watch_updates(InstrumentRequest {})
+            .await
+            .expect_err("one stream too many");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("at most"), "{refused}");
+        // Closing one makes room again.
+        drop(open.pop());
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match client.watch_updates(InstrumentRequest {}).await {
+                Ok(_) => break,
+                Err(status) if tokio::time::Instant::now() < deadline => {
+                    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+                    tokio::task::yield_now().await;
+                }
+                Err(status) => panic!("no room after a stream closed: {status}"),
+            }
+        }
+    });
+}
+
+#[test]
 fn task_details_stream_for_live_tasks_and_not_found_for_unknown_ones() {
     let registry = TaskRegistry::new();
     let task = registry.register(TaskOptions::new().name("detailed"));
