@@ -42,6 +42,13 @@ impl TaskId {
         Self(NonZeroU64::new(raw).expect("task id counter wrapped"))
     }
 
+    /// How many ids have been handed out in this process so far: every task
+    /// spawned or registered, in any registry or runtime (`/metrics`
+    /// exports it as the spawned-tasks counter). Never decreases.
+    pub fn issued() -> u64 {
+        NEXT_ID.load(Ordering::Relaxed) - 1
+    }
+
     /// The id as a plain integer.
     pub fn as_u64(self) -> u64 {
         self.0.get()

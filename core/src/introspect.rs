@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::{
-    RegistryError, TaskId,
+    RegistryError, SiteTable, TaskId,
     task::{TaskEnd, TaskState},
 };
 
@@ -156,6 +156,10 @@ impl TaskTrace {
 ///     fn stack(&self, id: TaskId) -> Option<String> {
 ///         Some(format!("<stack of task {id}>"))
 ///     }
+///     // Forwarded so `sites` and the site lints keep working.
+///     fn sites(&self) -> Option<&monitor_core::SiteTable> {
+///         Some(self.0.sites())
+///     }
 /// }
 ///
 /// let introspect = WithStacks(TaskRegistry::new());
@@ -190,6 +194,14 @@ pub trait TaskIntrospect: Send + Sync + 'static {
     /// The default has none.
     fn stack(&self, id: TaskId) -> Option<String> {
         let _ = id;
+        None
+    }
+
+    /// The per-spawn-site statistics and lint thresholds, when the
+    /// introspector has them. [`TaskRegistry`](crate::TaskRegistry) does;
+    /// a wrapper around a registry should return the registry's. The
+    /// default has none, which leaves `sites` empty and the site lints off.
+    fn sites(&self) -> Option<&SiteTable> {
         None
     }
 

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod diagnose;
 pub mod dispatch;
 mod error;
 mod executor;
@@ -47,6 +48,11 @@ mod spawn;
 mod task;
 pub mod transport;
 
+pub use diagnose::{
+    ActivitySample, DEFAULT_MAX_SITES, EndCounts, Histogram, HistogramBucket, Lint, LintId,
+    LintSubject, Severity, SiteActivity, SiteStats, SiteTable, THRESHOLD_NAMES, TaskActivity,
+    ThresholdError, Thresholds, TopReport, lints,
+};
 pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
 pub use id::{ParseTaskIdError, TaskId};

@@ -14,9 +14,10 @@ use std::{
 use rustc_hash::FxBuildHasher;
 
 use crate::{
-    CancelRequested, ExternalTask, Instrumented, RegistryError, TaskId, TaskIntrospect,
-    TaskSnapshot,
+    CancelRequested, DEFAULT_MAX_SITES, ExternalTask, Instrumented, RegistryError, SiteTable,
+    TaskId, TaskIntrospect, TaskSnapshot, Thresholds,
     clock::{self, precise_now_ns},
+    diagnose::EndReason,
     task::{TaskEnd, current_task, record::TaskRecord},
 };
 
@@ -59,6 +60,7 @@ pub struct TaskRegistry {
     live: Box<[Shard]>,
     history: History,
     precise_timing: bool,
+    sites: Arc<SiteTable>,
 }
 
 impl fmt::Debug for TaskRegistry {
@@ -146,6 +148,8 @@ impl TaskOptions {
 pub struct TaskRegistryBuilder {
     history_capacity: usize,
     precise_timing: bool,
+    max_sites: usize,
+    thresholds: Thresholds,
 }
 
 impl TaskRegistryBuilder {
@@ -165,6 +169,21 @@ impl TaskRegistryBuilder {
         self
     }
 
+    /// How many distinct spawn sites get their own statistics (default
+    /// [`DEFAULT_MAX_SITES`]); tasks of further sites share one overflow
+    /// row. Each site costs about 600 bytes.
+    pub fn max_sites(mut self, max_sites: usize) -> Self {
+        self.max_sites = max_sites;
+        self
+    }
+
+    /// The thresholds the lints start with; they can be changed at run time
+    /// through [`TaskRegistry::sites`].
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
     /// Creates the registry.
     pub fn build(self) -> Arc<TaskRegistry> {
         clock::start_ticker();
@@ -172,6 +191,7 @@ impl TaskRegistryBuilder {
             live: (0..SHARDS).map(|_| Shard::default()).collect(),
             history: History::new(self.history_capacity),
             precise_timing: self.precise_timing,
+            sites: SiteTable::new(self.max_sites, self.thresholds),
         })
     }
 }
@@ -187,6 +207,8 @@ impl TaskRegistry {
         TaskRegistryBuilder {
             history_capacity: DEFAULT_HISTORY_CAPACITY,
             precise_timing: false,
+            max_sites: DEFAULT_MAX_SITES,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -232,7 +254,8 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
-        let record = self.add(options, Location::caller());
+        // diagnostics hook: the future's size, free to know here.
+        let record = self.add(options, Location::caller(), Some(size_of::<F>()));
         Instrumented::new(record, Arc::clone(self), future)
     }
 
@@ -269,14 +292,19 @@ impl TaskRegistry {
     /// ```
     #[track_caller]
     pub fn register(self: &Arc<Self>, options: TaskOptions) -> ExternalTask {
-        let record = self.add(options, Location::caller());
+        let record = self.add(options, Location::caller(), None);
         ExternalTask::new(record, Arc::clone(self))
     }
 
     /// Creates a record from `options` and makes it live. `caller` is the
     /// location of the public `#[track_caller]` entry point, used when
     /// `options` name none.
-    fn add(&self, options: TaskOptions, caller: &'static Location<'static>) -> Arc<TaskRecord> {
+    fn add(
+        &self,
+        options: TaskOptions,
+        caller: &'static Location<'static>,
+        future_size: Option<usize>,
+    ) -> Arc<TaskRecord> {
         let record = Arc::new(TaskRecord::new(
             options.name,
             options.location.unwrap_or(caller),
@@ -285,6 +313,9 @@ impl TaskRegistry {
             self.precise_timing,
             !options.not_cancellable,
         ));
+        // diagnostics hook: count the spawn in its site.
+        self.sites
+            .task_spawned(record.location, record.name.as_deref(), future_size);
         self.shard(record.id)
             .insert(record.id.as_u64(), Arc::clone(&record));
         record
@@ -301,9 +332,19 @@ impl TaskRegistry {
 
     /// Moves an ending task from the live map into the history.
     pub(crate) fn retire(&self, record: &Arc<TaskRecord>, how: TaskEnd) {
+        let reason = EndReason::of(&how);
         if !record.finish(how) {
             return;
         }
+        // diagnostics hook: fold the task's totals into its site.
+        let ended_at = record.ending().map_or_else(precise_now_ns, |end| end.at_ns);
+        self.sites.task_ended(
+            record.location,
+            reason,
+            record.polls(),
+            record.timing(ended_at).busy_ns,
+            clock::since(record.spawned_at_ns, ended_at),
+        );
         let removed = self.shard(record.id).remove(&record.id.as_u64());
         if let Some(record) = removed {
             self.history.push(record);
@@ -315,6 +356,18 @@ impl TaskRegistry {
             return Some(Arc::clone(record));
         }
         self.history.find(id)
+    }
+
+    /// Per-spawn-site statistics and the lints' thresholds.
+    pub fn sites(&self) -> &SiteTable {
+        &self.sites
+    }
+
+    /// A poll of `record` took `spent_ns` (diagnostics hook of the poll
+    /// path: one comparison unless the poll took a millisecond or more).
+    #[inline]
+    pub(crate) fn poll_took(&self, record: &TaskRecord, spent_ns: u64) {
+        self.sites.poll_took(record.location, spent_ns);
     }
 
     /// The number of ended tasks kept (not counting persistent ones).
@@ -342,6 +395,10 @@ impl TaskIntrospect for TaskRegistry {
                 visit(snapshot(record, now));
             }
         }
+    }
+
+    fn sites(&self) -> Option<&SiteTable> {
+        Some(&self.sites)
     }
 
     fn live_count(&self) -> usize {

@@ -21,7 +21,9 @@ use std::{
 
 use client::ConsoleClient;
 use monitor_core::dispatch::Arg;
-use monitor_server::{MONITOR_PORT, Monitor, MonitorBuilder, MonitorError, console::Namespace};
+use monitor_server::{
+    MONITOR_PORT, Monitor, MonitorBuilder, MonitorError, console::Namespace, http::HTTP_PORT,
+};
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +31,9 @@ pub struct Options {
     /// The monitor's port (`--port N`, default 50101; the tour uses any free
     /// port unless one is given).
     pub port: u16,
+    /// The web UI's port (`--http-port N`, default 50103; any free port when
+    /// the monitor's port is 0 or for the tour, unless one is given).
+    pub http_port: u16,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
     /// `--tokio-console [ADDR]`: also serve tokio-console's API, at `ADDR`
@@ -38,8 +43,9 @@ pub struct Options {
     pub tokio_console: Option<Option<SocketAddr>>,
 }
 
-const USAGE: &str = "usage: demo [--port N] [--tour] [--tokio-console [ADDR]]\n\
-    --port N  the monitor's TCP port (default 50101; 0 = any free port)\n\
+const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour] [--tokio-console [ADDR]]\n\
+    --port N       the monitor's TCP port (default 50101; 0 = any free port)\n\
+    --http-port N  the web UI's port (default 50103; 0 = any free port)\n\
     --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit\n\
     --tokio-console [ADDR]  also serve tokio-console (default 127.0.0.1:6669; needs the\n\
     \x20         tokio-console feature: cargo run --example demo --features tokio-console)";
@@ -68,6 +74,7 @@ impl Options {
     /// A message naming the bad argument and what is accepted.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
         let mut port = None;
+        let mut http_port = None;
         let mut tour = false;
         let mut tokio_console = None;
         let mut args = args.into_iter().peekable();
@@ -103,14 +110,25 @@ impl Options {
                         format!("invalid port {value:?} (expected a number from 0 to 65535)")
                     })?);
                 }
+                "--http-port" => {
+                    let value = args
+                        .next()
+                        .ok_or("--http-port needs a value, e.g. --http-port 50103")?;
+                    http_port = Some(value.parse::<u16>().map_err(|_| {
+                        format!("invalid HTTP port {value:?} (expected a number from 0 to 65535)")
+                    })?);
+                }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
         // The tour must work even when 50101 is taken.
         let default_port = if tour { 0 } else { MONITOR_PORT };
+        let port = port.unwrap_or(default_port);
+        let default_http_port = if port == 0 { 0 } else { HTTP_PORT };
         Ok(Some(Self {
-            port: port.unwrap_or(default_port),
+            port,
+            http_port: http_port.unwrap_or(default_http_port),
             tour,
             tokio_console,
         }))
@@ -232,6 +250,9 @@ pub fn serve(
     if let Some(addr) = monitor.tokio_console_addr() {
         println!("tokio-console: tokio-console http://{addr}");
     }
+    if let Some(addr) = monitor.http_addr() {
+        println!("Web UI: http://{addr}/   (JSON: /api/tasks, Prometheus: /metrics)");
+    }
     println!("Echo server: nc {} {}", echo.ip(), echo.port());
 
     if options.tour {
@@ -319,9 +340,16 @@ mod tests {
     #[test]
     fn options_parse_and_explain_mistakes() {
         let o = parse(&[]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (50101, false));
+        assert_eq!((o.port, o.http_port, o.tour), (50101, 50103, false));
         let o = parse(&["--tour"]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (0, true));
+        assert_eq!((o.port, o.http_port, o.tour), (0, 0, true));
+        let o = parse(&["--http-port", "8080"]).unwrap().unwrap();
+        assert_eq!((o.port, o.http_port), (50101, 8080));
+        assert!(
+            parse(&["--http-port", "web"])
+                .unwrap_err()
+                .contains("HTTP port")
+        );
         let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
         assert_eq!(o.port, 9000);
         assert!(parse(&["--help"]).unwrap().is_none());

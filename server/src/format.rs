@@ -21,6 +21,17 @@ pub(crate) fn duration_ns(ns: u64) -> String {
     }
 }
 
+/// Busy time for a table or page. The default clock ticks every
+/// millisecond, so below that the honest answer is "under a millisecond",
+/// not `0ns`.
+pub(crate) fn busy(ns: u64) -> String {
+    if ns < 1_000_000 {
+        "<1ms".to_owned()
+    } else {
+        duration_ns(ns)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration_ns;

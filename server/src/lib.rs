@@ -34,6 +34,8 @@ pub mod commands;
 pub mod console;
 mod error;
 mod format;
+#[cfg(feature = "http")]
+pub mod http;
 mod monitor;
 mod session;
 #[cfg(feature = "tokio-console")]

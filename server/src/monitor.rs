@@ -19,9 +19,11 @@
 
 use std::{
     fmt,
+    future::Future,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -116,7 +118,15 @@ pub struct MonitorBuilder {
     /// `Some(None)`: serve tokio-console's API at the default address.
     #[cfg(feature = "tokio-console")]
     tokio_console: Option<Option<SocketAddr>>,
+    #[cfg(feature = "http")]
+    http: crate::http::HttpOptions,
 }
+
+/// A service other than the console that runs on the monitor's loop (the
+/// HTTP listener): built on the monitor thread from what every session
+/// shares, and dropped when the monitor closes.
+pub(crate) type LocalService =
+    Box<dyn FnOnce(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 
 /// Per-session limits, shared by the server's sessions.
 #[derive(Debug, Clone, Copy)]
@@ -183,7 +193,56 @@ impl MonitorBuilder {
             auth_delay: DEFAULT_AUTH_DELAY,
             #[cfg(feature = "tokio-console")]
             tokio_console: None,
+            #[cfg(feature = "http")]
+            http: crate::http::HttpOptions::default(),
         }
+    }
+
+    /// The HTTP listener's port (web UI, JSON API, `/metrics`): default
+    /// [`HTTP_PORT`](crate::http::HTTP_PORT) (50103), or any free port when
+    /// the monitor's [`port`](Self::port) is 0; 0 picks any free port (see
+    /// [`Monitor::http_addr`]). It listens on the monitor's
+    /// [`host`](Self::host), under the same loopback rules and token. The
+    /// listener is on by default when TCP is; after
+    /// [`no_tcp`](Self::no_tcp), giving a port here turns it on.
+    #[cfg(feature = "http")]
+    pub fn http_port(mut self, port: u16) -> Self {
+        self.http.port = Some(port);
+        self
+    }
+
+    /// Turns the HTTP listener off.
+    #[cfg(feature = "http")]
+    pub fn no_http(mut self) -> Self {
+        self.http.disabled = true;
+        self
+    }
+
+    /// Also accepts `name` (optionally `name:port`) in the Host header of
+    /// HTTP requests, for a monitor reached through a DNS name or a proxy.
+    /// Without it only the bound address (and `localhost` on loopback) is
+    /// accepted, which is what stops DNS-rebinding attacks.
+    #[cfg(feature = "http")]
+    pub fn http_host_name(mut self, name: impl Into<String>) -> Self {
+        self.http.host_names.push(name.into());
+        self
+    }
+
+    /// HTTP connections served at once (default
+    /// [`DEFAULT_HTTP_MAX_CONNECTIONS`](crate::http::DEFAULT_HTTP_MAX_CONNECTIONS));
+    /// one more is answered with 503.
+    #[cfg(feature = "http")]
+    pub fn http_max_connections(mut self, max: usize) -> Self {
+        self.http.max_connections = Some(max);
+        self
+    }
+
+    /// Adds a page (and metrics) of another crate to the web UI, served at
+    /// `/x/{slug}`: see [`WebExtension`](crate::http::WebExtension).
+    #[cfg(feature = "http")]
+    pub fn http_extension(mut self, extension: impl crate::http::WebExtension) -> Self {
+        self.http.extensions.push(Arc::new(extension));
+        self
     }
 
     /// The application's runtime, used to run asynchronous commands. Without
@@ -474,7 +533,24 @@ impl MonitorBuilder {
                     .into(),
             ));
         }
-        if transports.is_empty() {
+        #[cfg_attr(not(feature = "http"), allow(unused_mut))]
+        let mut services: Vec<LocalService> = Vec::new();
+        #[cfg(feature = "http")]
+        let http_addr = match std::mem::take(&mut self.http).bind(
+            self.tcp,
+            self.host,
+            self.port,
+            self.auth_token.clone(),
+            self.auth_delay,
+            self.limits.write_timeout,
+        )? {
+            Some((addr, service)) => {
+                services.push(service);
+                Some(addr)
+            }
+            None => None,
+        };
+        if transports.is_empty() && services.is_empty() {
             return Err(MonitorError::Config(
                 "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
             ));
@@ -514,13 +590,15 @@ impl MonitorBuilder {
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
             .name("monitor".into())
-            .spawn(move || serve(shared, transports, stopped))
+            .spawn(move || serve(shared, transports, services, stopped))
             .map_err(MonitorError::Thread)?;
         Ok(Monitor {
             tcp_addr,
             unix_path,
             console_addr,
             console_unix_path,
+            #[cfg(feature = "http")]
+            http_addr,
             stop: Some(stop),
             thread: Some(thread),
             #[cfg(feature = "tokio-console")]
@@ -532,7 +610,12 @@ impl MonitorBuilder {
         // `is_loopback` is false for IPv4-mapped addresses such as
         // ::ffff:127.0.0.1, which then need a token too: erring on the side
         // of asking is the safe way round.
-        if self.tcp && !self.host.is_loopback() {
+        #[cfg(feature = "http")]
+        let http = self.http.enabled(self.tcp);
+        #[cfg(not(feature = "http"))]
+        let http = false;
+        // The HTTP listener binds the same host: the same rules apply.
+        if (self.tcp || http) && !self.host.is_loopback() {
             if !self.allow_remote {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {}: the console can cancel \
@@ -709,6 +792,8 @@ pub struct Monitor {
     unix_path: Option<PathBuf>,
     console_addr: Option<SocketAddr>,
     console_unix_path: Option<PathBuf>,
+    #[cfg(feature = "http")]
+    http_addr: Option<SocketAddr>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
     #[cfg(feature = "tokio-console")]
@@ -723,7 +808,7 @@ impl fmt::Debug for Monitor {
             .field("console_addr", &self.console_addr)
             .field("console_unix_path", &self.console_unix_path)
             .field("closed", &self.is_closed())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -755,6 +840,13 @@ impl Monitor {
     #[cfg(feature = "tokio-console")]
     pub fn tokio_console_addr(&self) -> Option<SocketAddr> {
         self.tokio_console.as_ref().map(|bridge| bridge.addr())
+    }
+
+    /// The HTTP listener's address (web UI at `http://{addr}/`), with the
+    /// real port when port 0 was asked for; `None` when HTTP is off.
+    #[cfg(feature = "http")]
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// `true` once [`close`](Monitor::close) has run.
@@ -795,10 +887,11 @@ impl Drop for Monitor {
 fn serve(
     shared: Arc<Shared>,
     transports: Vec<(Arc<dyn Transport>, Service)>,
+    services: Vec<LocalService>,
     stopped: async_channel::Receiver<()>,
 ) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        serve_sessions(shared, transports, stopped);
+        serve_sessions(shared, transports, services, stopped);
     }));
     if let Err(payload) = outcome {
         eprintln!(
@@ -812,9 +905,20 @@ fn serve(
 fn serve_sessions(
     shared: Arc<Shared>,
     transports: Vec<(Arc<dyn Transport>, Service)>,
+    services: Vec<LocalService>,
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
+    for service in services {
+        let running = service(Arc::clone(&shared));
+        executor
+            .spawn(session::contained(
+                running,
+                stopped.clone(),
+                "the HTTP listener".to_owned(),
+            ))
+            .detach();
+    }
     let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
     for (transport, service) in transports {
         let who = format!("the listener on {}", describe(&*transport));
@@ -954,6 +1058,8 @@ mod tests {
             unix_path: None,
             console_addr: None,
             console_unix_path: None,
+            #[cfg(feature = "http")]
+            http_addr: None,
             stop: Some(stop),
             thread: Some(thread),
             #[cfg(feature = "tokio-console")]

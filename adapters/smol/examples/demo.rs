@@ -32,6 +32,7 @@ fn main() {
     let monitor = options
         .apply(monitor_smol::monitor_builder())
         .port(options.port)
+        .http_port(options.http_port)
         .namespace(state.namespace(spawn_short))
         .start();
     demo_support::serve("smol", monitor, echo, options);

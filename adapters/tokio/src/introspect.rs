@@ -3,7 +3,9 @@
 use std::{sync::Arc, time::Duration};
 
 use monitor_core::RegistryError;
-use monitor_core::{CancelRequested, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot};
+use monitor_core::{
+    CancelRequested, SiteTable, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+};
 use tokio::runtime::Handle;
 
 /// How long [`TokioIntrospect::stack`] waits for a task dump by default.
@@ -100,6 +102,10 @@ impl TaskIntrospect for TokioIntrospect {
 
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         self.registry.cancel(id)
+    }
+
+    fn sites(&self) -> Option<&SiteTable> {
+        Some(self.registry.sites())
     }
 
     #[cfg(all(feature = "taskdump", tokio_unstable))]

@@ -83,6 +83,8 @@ mod introspect;
 mod monitor;
 mod spawn;
 mod stats;
+#[cfg(feature = "http")]
+mod web;
 
 pub use executor::TokioExecutor;
 #[cfg(all(feature = "hooks", tokio_unstable))]

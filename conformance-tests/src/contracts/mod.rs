@@ -9,6 +9,7 @@
 
 mod cancel;
 mod console;
+mod diagnostics;
 mod history;
 mod native;
 mod tasks;
@@ -16,6 +17,7 @@ mod tcp;
 
 pub use cancel::*;
 pub use console::*;
+pub use diagnostics::*;
 pub use history::*;
 pub use native::*;
 pub use tasks::*;

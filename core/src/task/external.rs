@@ -100,7 +100,8 @@ impl ExternalTask {
     /// thread's current task is restored.
     #[inline]
     pub fn poll_ended(&self, token: PollToken) {
-        self.record.poll_ended_without_waker(token.started_ns);
+        let spent = self.record.poll_ended_without_waker(token.started_ns);
+        self.registry.poll_took(&self.record, spent); // diagnostics hook
         // Dropping the token restores the thread's previous current task.
         drop(token);
     }

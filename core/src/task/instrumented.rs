@@ -130,17 +130,20 @@ impl<F: Future> Future for Instrumented<F> {
 
         match result {
             Ok(Poll::Pending) => {
-                record.poll_ended(started, Some(cx.waker()));
+                let spent = record.poll_ended(started, Some(cx.waker()));
+                this.registry.poll_took(record, spent); // diagnostics hook
                 Poll::Pending
             }
             Ok(Poll::Ready(output)) => {
-                record.poll_ended(started, None);
+                let spent = record.poll_ended(started, None);
+                this.registry.poll_took(record, spent); // diagnostics hook
                 this.inner.set(None);
                 this.registry.retire(this.record, TaskEnd::Completed);
                 Poll::Ready(Ok(output))
             }
             Err(payload) => {
-                record.poll_ended(started, None);
+                let spent = record.poll_ended(started, None);
+                this.registry.poll_took(record, spent); // diagnostics hook
                 let message = panic_message(&*payload);
                 // Dropping a future that panicked mid-poll is what the
                 // runtime would do next anyway.

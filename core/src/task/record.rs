@@ -186,26 +186,30 @@ impl TaskRecord {
     /// returned `Pending` (the task goes back to `Idle` and the waker is kept
     /// for `cancel`), `None` when it is about to be retired, which sets the
     /// terminal state itself.
+    /// Returns the poll's duration (diagnostics hook: the caller hands it
+    /// to the registry's site statistics).
     #[inline]
-    pub(crate) fn poll_ended(&self, started: u64, waker: Option<&Waker>) {
-        self.add_busy_since(started);
+    pub(crate) fn poll_ended(&self, started: u64, waker: Option<&Waker>) -> u64 {
+        let spent = self.add_busy_since(started);
         if let Some(waker) = waker {
             self.waker.store(waker, &self.cancel_requested);
             self.set_idle();
         }
+        spent
     }
 
     /// Ends a poll reported by a runtime hook: no waker is known (so there
     /// is none to keep), and whether the task will be polled again is only
     /// learnt later, so it goes back to `Idle` until told otherwise.
     #[inline]
-    pub(crate) fn poll_ended_without_waker(&self, started: u64) {
-        self.add_busy_since(started);
+    pub(crate) fn poll_ended_without_waker(&self, started: u64) -> u64 {
+        let spent = self.add_busy_since(started);
         self.set_idle();
+        spent
     }
 
     #[inline]
-    fn add_busy_since(&self, started: u64) {
+    fn add_busy_since(&self, started: u64) -> u64 {
         let now = if self.precise_timing {
             precise_now_ns()
         } else {
@@ -216,6 +220,7 @@ impl TaskRecord {
             let busy = self.busy_ns.load(Ordering::Relaxed);
             self.busy_ns.store(busy + spent, Ordering::Relaxed);
         }
+        spent
     }
 
     #[inline]

@@ -2,6 +2,7 @@
 //! [`Dispatcher::register`](monitor_core::dispatch::Dispatcher::register) path as
 //! a user's own commands.
 
+mod diagnose;
 mod render;
 mod signal;
 
@@ -90,6 +91,9 @@ pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
         console(),
         exit(),
     ]
+    .into_iter()
+    .chain(diagnose::commands())
+    .collect()
 }
 
 fn json_flag() -> Arg {
@@ -102,7 +106,9 @@ fn filter_option() -> Arg {
         .help("only tasks whose name or location contains TEXT")
 }
 
-fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
+/// Whether `task`'s name or spawn location contains `filter` (`ps
+/// --filter`, the web UI's filter box).
+pub(crate) fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
     filter.is_none_or(|needle| {
         task.name
             .as_deref()
@@ -128,7 +134,7 @@ fn ps() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(
-            Arg::choice("sort", &["id", "age", "busy", "polls", "poll"])
+            Arg::choice("sort", SORT_KEYS)
                 .long("sort")
                 .short('s')
                 .value_name("KEY")
@@ -153,7 +159,13 @@ fn ps() -> Command<MonitorContext> {
                 )));
             }
             if args.flag("json") {
-                out.stream(json_stream(ctx, filter.as_deref(), args, limit as usize));
+                let sort = args.get::<String>("sort");
+                out.stream(live_json_stream(
+                    &ctx.introspect,
+                    filter.as_deref(),
+                    sort.as_deref(),
+                    limit as usize,
+                ));
                 return Ok(());
             }
             let mut tasks = Vec::new();
@@ -188,13 +200,17 @@ fn ps() -> Command<MonitorContext> {
             if !tasks.is_empty() {
                 out.write(render::live_table(&tasks));
             }
+            out.write(diagnose::flagged_tasks_note(&*ctx.introspect, &tasks));
             Ok(())
         })
 }
 
+/// The orders `ps --sort` (and the web UI) accept.
+pub(crate) const SORT_KEYS: &[&str] = &["id", "age", "busy", "polls", "poll"];
+
 /// The sort key `ps --sort` orders by, smallest first: descending keys are
 /// stored inverted so every order is one ascending sort on `(key, id)`.
-fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
+pub(crate) fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
     match sort {
         Some("age") => u64::MAX - task.age_ns,
         Some("busy") => u64::MAX - task.busy_ns,
@@ -204,28 +220,28 @@ fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
     }
 }
 
-/// `ps --json` as a stream: the live tasks' ids are listed and sorted first
-/// (16 bytes a task), then each chunk reads up to [`JSON_CHUNK`] tasks
-/// again and serializes them, so the reply for a million tasks is never
-/// held in memory whole. Tasks that end in between are left out.
-fn json_stream(
-    ctx: &MonitorContext,
+/// `ps --json` (and the HTTP API's `GET /api/tasks`) as a stream: the live
+/// tasks' ids are listed and sorted first (16 bytes a task), then each
+/// chunk reads up to [`JSON_CHUNK`] tasks again and serializes them, so the
+/// reply for a million tasks is never held in memory whole. Tasks that end
+/// in between are left out. `limit` 0 means all.
+pub(crate) fn live_json_stream(
+    introspect: &Arc<dyn TaskIntrospect>,
     filter: Option<&str>,
-    args: &Args,
+    sort: Option<&str>,
     limit: usize,
 ) -> impl Iterator<Item = String> + Send + 'static {
-    let sort = args.get::<String>("sort");
     let mut keys: Vec<(u64, TaskId)> = Vec::new();
-    ctx.introspect.for_each_live(&mut |task| {
+    introspect.for_each_live(&mut |task| {
         if matches_filter(&task, filter) {
-            keys.push((sort_key(&task, sort.as_deref()), task.id));
+            keys.push((sort_key(&task, sort), task.id));
         }
     });
     keys.sort_unstable();
     if limit > 0 {
         keys.truncate(limit);
     }
-    let introspect = Arc::clone(&ctx.introspect);
+    let introspect = Arc::clone(introspect);
     let mut ids = keys.into_iter().map(|(_, id)| id).peekable();
     let mut opened = false;
     let mut wrote_any = false;
@@ -386,40 +402,94 @@ fn cancel() -> Command<MonitorContext> {
             let id: Option<TaskId> = args.get("TASK_ID");
             async move {
                 let id = id.ok_or("missing TASK_ID")?;
-                introspect.cancel(id).map_err(error)?;
-                let deadline = std::time::Instant::now() + CANCEL_WAIT;
-                loop {
-                    let task = introspect.task(id);
-                    if task.as_ref().is_none_or(|task| task.state.is_terminal()) {
-                        let name = task
-                            .as_ref()
-                            .and_then(|task| task.name.clone())
-                            .map(|name| format!(" ({name})"))
-                            .unwrap_or_default();
-                        return Ok(format!("Cancelled task {id}{name}\n"));
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        let task = task.expect("checked above");
-                        return Ok(match task.poll_ns {
-                            Some(poll_ns) => format!(
-                                "Cancel requested for task {id}, but it is stuck inside a poll \
-                                 ({} so far on {}); it will stop when that poll returns\n",
-                                duration_ns(poll_ns),
-                                task.thread.as_deref().unwrap_or("its worker")
-                            ),
-                            None => {
-                                format!(
-                                    "Cancel requested for task {id}; it has not stopped within \
-                                     {}s (its runtime may be busy or blocked); check with: ps\n",
-                                    CANCEL_WAIT.as_secs()
-                                )
-                            }
-                        });
-                    }
-                    async_io::Timer::after(Duration::from_millis(2)).await;
-                }
+                let outcome = cancel_and_wait(&introspect, id).await.map_err(error)?;
+                Ok(outcome.message())
             }
         })
+}
+
+/// What came of a cancel request, after waiting up to [`CANCEL_WAIT`].
+#[derive(Debug)]
+pub(crate) enum CancelOutcome {
+    /// The task stopped (`task` is its record in the history, if still there).
+    Stopped {
+        /// The task's id.
+        id: TaskId,
+        /// Its final snapshot, unless it already left the history.
+        task: Option<TaskSnapshot>,
+    },
+    /// A worker is still inside the task's poll; it stops when that returns.
+    StuckInPoll {
+        /// The task as it is now.
+        task: TaskSnapshot,
+    },
+    /// The task has not been polled since (its runtime may be busy).
+    NotYetStopped {
+        /// The task as it is now.
+        task: TaskSnapshot,
+    },
+}
+
+impl CancelOutcome {
+    /// The one-line answer the console prints (and the web UI shows).
+    pub(crate) fn message(&self) -> String {
+        match self {
+            CancelOutcome::Stopped { id, task } => {
+                let name = task
+                    .as_ref()
+                    .and_then(|task| task.name.clone())
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default();
+                format!("Cancelled task {id}{name}\n")
+            }
+            CancelOutcome::StuckInPoll { task } => format!(
+                "Cancel requested for task {}, but it is stuck inside a poll ({} so far on {}); \
+                 it will stop when that poll returns\n",
+                task.id,
+                duration_ns(task.poll_ns.unwrap_or(0)),
+                task.thread.as_deref().unwrap_or("its worker")
+            ),
+            CancelOutcome::NotYetStopped { task } => format!(
+                "Cancel requested for task {}; it has not stopped within {}s (its runtime may be \
+                 busy or blocked); check with: ps\n",
+                task.id,
+                CANCEL_WAIT.as_secs()
+            ),
+        }
+    }
+}
+
+/// Requests cancellation of `id` and waits (on the monitor's loop, never
+/// the application's runtime) up to [`CANCEL_WAIT`] for it to stop: the
+/// one implementation behind the console's `cancel` and the web UI's.
+pub(crate) async fn cancel_and_wait(
+    introspect: &Arc<dyn TaskIntrospect>,
+    id: TaskId,
+) -> Result<CancelOutcome, RegistryError> {
+    introspect.cancel(id)?;
+    let deadline = std::time::Instant::now() + CANCEL_WAIT;
+    loop {
+        let task = introspect.task(id);
+        match task {
+            None => return Ok(CancelOutcome::Stopped { id, task: None }),
+            Some(task) if task.state.is_terminal() => {
+                return Ok(CancelOutcome::Stopped {
+                    id,
+                    task: Some(task),
+                });
+            }
+            Some(task) if std::time::Instant::now() >= deadline => {
+                return Ok(if task.poll_ns.is_some() {
+                    CancelOutcome::StuckInPoll { task }
+                } else {
+                    CancelOutcome::NotYetStopped { task }
+                });
+            }
+            Some(_) => {
+                async_io::Timer::after(Duration::from_millis(2)).await;
+            }
+        }
+    }
 }
 
 fn stacktrace() -> Command<MonitorContext> {

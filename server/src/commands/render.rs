@@ -6,9 +6,9 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_
 
 use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
 
-use crate::format::duration_ns;
+use crate::format::{busy, duration_ns};
 
-fn table(header: &[&str]) -> Table {
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_BORDERS_ONLY)
@@ -28,16 +28,6 @@ pub(super) fn short_location(location: &str) -> String {
             format!("<cargo>/{rest}")
         }
         None => location.to_owned(),
-    }
-}
-
-/// Busy time for a table. The default clock ticks every millisecond, so
-/// below that the honest answer is "under a millisecond", not `0ns`.
-fn busy(ns: u64) -> String {
-    if ns < 1_000_000 {
-        "<1ms".to_owned()
-    } else {
-        duration_ns(ns)
     }
 }
 
