@@ -23,7 +23,9 @@ use std::{
 
 use client::ConsoleClient;
 use monitor_core::{dispatch::Arg, framed};
-use monitor_server::{MONITOR_PORT, Monitor, MonitorError, console::Namespace, http::HTTP_PORT};
+use monitor_server::{
+    MONITOR_PORT, Monitor, MonitorBuilder, MonitorError, console::Namespace, http::HTTP_PORT,
+};
 
 /// The reporter's end of the report channel.
 #[derive(Debug, Clone)]
@@ -76,12 +78,19 @@ pub struct Options {
     pub http_port: u16,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
+    /// `--tokio-console [ADDR]`: also serve tokio-console's API, at `ADDR`
+    /// or the default (`TOKIO_CONSOLE_BIND`, else 127.0.0.1:6669). Only
+    /// accepted when the demo is built with the `tokio-console` feature;
+    /// always `None` otherwise.
+    pub tokio_console: Option<Option<SocketAddr>>,
 }
 
-const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour]\n\
+const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour] [--tokio-console [ADDR]]\n\
     --port N       the monitor's TCP port (default 50101; 0 = any free port)\n\
     --http-port N  the web UI's port (default 50103; 0 = any free port)\n\
-    --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit";
+    --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit\n\
+    --tokio-console [ADDR]  also serve tokio-console (default 127.0.0.1:6669; needs the\n\
+    \x20         tokio-console feature: cargo run --example demo --features tokio-console)";
 
 impl Options {
     /// Reads the options from the command line; prints usage and exits on
@@ -109,10 +118,32 @@ impl Options {
         let mut port = None;
         let mut http_port = None;
         let mut tour = false;
-        let mut args = args.into_iter();
+        let mut tokio_console = None;
+        let mut args = args.into_iter().peekable();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--tour" => tour = true,
+                "--tokio-console" if cfg!(feature = "tokio-console") => {
+                    let addr = args.next_if(|next| !next.starts_with("--"));
+                    tokio_console = Some(
+                        addr.map(|addr| {
+                            addr.parse::<SocketAddr>().map_err(|_| {
+                                format!(
+                                    "invalid --tokio-console address {addr:?} (expected \
+                                     IP:PORT such as 127.0.0.1:6669)"
+                                )
+                            })
+                        })
+                        .transpose()?,
+                    );
+                }
+                "--tokio-console" => {
+                    return Err(
+                        "--tokio-console needs the demo built with the tokio-console \
+                                feature: add --features tokio-console to cargo run"
+                            .into(),
+                    );
+                }
                 "--port" => {
                     let value = args
                         .next()
@@ -141,7 +172,18 @@ impl Options {
             port,
             http_port: http_port.unwrap_or(default_http_port),
             tour,
+            tokio_console,
         }))
+    }
+
+    /// Applies the options that configure the monitor itself
+    /// (`--tokio-console`) to `builder`.
+    pub fn apply(&self, builder: MonitorBuilder) -> MonitorBuilder {
+        #[cfg(feature = "tokio-console")]
+        if let Some(addr) = self.tokio_console {
+            return builder.tokio_console(addr);
+        }
+        builder
     }
 }
 
@@ -245,6 +287,10 @@ pub fn serve(
     }
     if let Some(addr) = monitor.console_addr() {
         println!("Console: nc {} {}", addr.ip(), addr.port());
+    }
+    #[cfg(feature = "tokio-console")]
+    if let Some(addr) = monitor.tokio_console_addr() {
+        println!("tokio-console: tokio-console http://{addr}");
     }
     if let Some(addr) = monitor.http_addr() {
         println!("Web UI: http://{addr}/   (JSON: /api/tasks, Prometheus: /metrics)");
@@ -352,5 +398,32 @@ mod tests {
         assert!(parse(&["--port"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--port", "x"]).unwrap_err().contains("0 to 65535"));
         assert!(parse(&["--verbose"]).unwrap_err().contains("--verbose"));
+    }
+
+    #[cfg(feature = "tokio-console")]
+    #[test]
+    fn tokio_console_takes_an_optional_address() {
+        assert_eq!(parse(&[]).unwrap().unwrap().tokio_console, None);
+        let o = parse(&["--tokio-console", "--tour"]).unwrap().unwrap();
+        assert_eq!((o.tokio_console, o.tour), (Some(None), true));
+        let o = parse(&["--tokio-console", "127.0.0.1:7000"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.tokio_console,
+            Some(Some("127.0.0.1:7000".parse().unwrap()))
+        );
+        let err = parse(&["--tokio-console", "nowhere"]).unwrap_err();
+        assert!(
+            err.contains("\"nowhere\"") && err.contains("IP:PORT"),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "tokio-console"))]
+    #[test]
+    fn tokio_console_without_the_feature_says_how_to_get_it() {
+        let err = parse(&["--tokio-console"]).unwrap_err();
+        assert!(err.contains("--features tokio-console"), "{err}");
     }
 }

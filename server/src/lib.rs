@@ -39,6 +39,8 @@ pub mod http;
 mod monitor;
 mod pace;
 mod session;
+#[cfg(feature = "tokio-console")]
+pub mod tokio_console;
 pub mod transport;
 
 pub use error::MonitorError;

@@ -131,6 +131,9 @@ pub struct MonitorBuilder {
     limits: Limits,
     auth_token: Option<String>,
     auth_delay: Duration,
+    /// `Some(None)`: serve tokio-console's API at the default address.
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<Option<SocketAddr>>,
     #[cfg(feature = "http")]
     http: crate::http::HttpOptions,
 }
@@ -210,6 +213,8 @@ impl MonitorBuilder {
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
             #[cfg(feature = "http")]
             http: crate::http::HttpOptions::default(),
         }
@@ -486,6 +491,30 @@ impl MonitorBuilder {
         self
     }
 
+    /// Also serves tokio-console's gRPC API, so the stock `tokio-console`
+    /// client shows this application's tasks, whatever its runtime (feature
+    /// `tokio-console`). `None` listens on `TOKIO_CONSOLE_BIND` when set,
+    /// else on 127.0.0.1:6669, as console-subscriber does; port 0 picks any
+    /// free port (see [`Monitor::tokio_console_addr`]). A non-loopback
+    /// address needs [`allow_remote`](Self::allow_remote): the protocol has
+    /// no authentication, and it shows every task's name and spawn site.
+    ///
+    /// What the client shows and which of its fields are real:
+    /// [`tokio_console`](crate::tokio_console).
+    ///
+    /// ```no_run
+    /// # let registry = monitor_core::TaskRegistry::new();
+    /// let monitor = monitor_server::MonitorBuilder::new(registry)
+    ///     .tokio_console(None) // then: tokio-console http://127.0.0.1:6669
+    ///     .start()?;
+    /// # Ok::<(), monitor_server::MonitorError>(())
+    /// ```
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console(mut self, addr: impl Into<Option<SocketAddr>>) -> Self {
+        self.tokio_console = Some(addr.into());
+        self
+    }
+
     /// Binds the listeners and starts the monitor thread.
     ///
     /// # Errors
@@ -578,6 +607,26 @@ impl MonitorBuilder {
             ));
         }
 
+        #[cfg(feature = "tokio-console")]
+        let tokio_console = match self.tokio_console {
+            Some(addr) => {
+                let addr = crate::tokio_console::resolve_addr(addr)?;
+                if !addr.ip().is_loopback() && !self.allow_remote {
+                    return Err(MonitorError::Config(format!(
+                        "refusing to serve tokio-console on non-loopback address {addr}: its \
+                         protocol has no authentication and shows every task; use \
+                         127.0.0.1:6669 (the default), or call .allow_remote(true) if the \
+                         network is trusted"
+                    )));
+                }
+                Some(crate::tokio_console::Bridge::start(
+                    Arc::clone(&self.introspect),
+                    addr,
+                )?)
+            }
+            None => None,
+        };
+
         let shared = Arc::new(Shared {
             introspect: self.introspect,
             dispatcher,
@@ -602,6 +651,8 @@ impl MonitorBuilder {
             http_addr,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console,
         })
     }
 
@@ -825,6 +876,8 @@ pub struct Monitor {
     http_addr: Option<SocketAddr>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<crate::tokio_console::Bridge>,
 }
 
 impl fmt::Debug for Monitor {
@@ -861,6 +914,14 @@ impl Monitor {
         self.console_unix_path.as_deref()
     }
 
+    /// The address tokio-console clients connect to, when
+    /// [`MonitorBuilder::tokio_console`] was asked for (with the real port
+    /// when port 0 was).
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console_addr(&self) -> Option<SocketAddr> {
+        self.tokio_console.as_ref().map(|bridge| bridge.addr())
+    }
+
     /// The HTTP listener's address (web UI at `http://{addr}/`), with the
     /// real port when port 0 was asked for; `None` when HTTP is off.
     #[cfg(feature = "http")]
@@ -876,6 +937,10 @@ impl Monitor {
     /// Stops accepting, closes every open session, joins the monitor thread
     /// and releases the port and socket file. Safe to call more than once.
     pub fn close(&mut self) {
+        #[cfg(feature = "tokio-console")]
+        if let Some(mut bridge) = self.tokio_console.take() {
+            bridge.close();
+        }
         // Dropping the sender wakes the server loop, which then returns.
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
@@ -1091,6 +1156,8 @@ mod tests {
             http_addr: None,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
         };
         thread::sleep(Duration::from_millis(50));
         let started = std::time::Instant::now();

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p monitor-smol --example demo            # then: nc 127.0.0.1 50101
 //! cargo run -p monitor-smol --example demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-smol --example demo --features tokio-console -- --tokio-console
+//!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
 use std::time::Duration;
@@ -27,7 +29,8 @@ fn main() {
                 .detach();
         }
     };
-    let monitor = monitor_smol::monitor_builder()
+    let monitor = options
+        .apply(monitor_smol::monitor_builder())
         .port(options.port)
         .http_port(options.http_port)
         .namespace(state.namespace(spawn_short))

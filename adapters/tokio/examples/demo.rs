@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p monitor-tokio --example demo            # then: nc 127.0.0.1 50101
 //! cargo run -p monitor-tokio --example demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-tokio --example demo --features tokio-console -- --tokio-console
+//!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
 use std::time::Duration;
@@ -29,7 +31,8 @@ async fn main() {
                 .spawn(tokio::time::sleep(Duration::from_millis(10)));
         }
     };
-    let monitor = monitor_tokio::monitor_builder(Handle::current())
+    let monitor = options
+        .apply(monitor_tokio::monitor_builder(Handle::current()))
         .port(options.port)
         .http_port(options.http_port)
         .namespace(state.namespace(spawn_short))
