@@ -13,8 +13,10 @@
 
 mod alloc;
 mod chart;
+mod clock;
 #[cfg(feature = "console")]
 mod console;
+mod frames;
 mod instructions;
 mod scale;
 mod summary;
@@ -46,6 +48,7 @@ trait Bench {
     fn label(&self) -> Label;
     fn poll_heavy(&self, sizes: &Sizes) -> Cost;
     fn spawn_heavy(&self, sizes: &Sizes) -> Cost;
+    fn requests(&self, sizes: &Sizes) -> Cost;
     fn idle_memory(&self, sizes: &Sizes) -> f64;
 }
 
@@ -65,6 +68,9 @@ impl<S: System, M: Fn() -> S> Bench for Entry<S, M> {
     fn spawn_heavy(&self, sizes: &Sizes) -> Cost {
         workloads::spawn_heavy(&self.system, sizes.spawn_tasks)
     }
+    fn requests(&self, sizes: &Sizes) -> Cost {
+        workloads::requests(&self.system, sizes.requests, sizes.requests_in_flight)
+    }
     fn idle_memory(&self, sizes: &Sizes) -> f64 {
         workloads::idle_memory(&self.make, sizes.memory_tasks)
     }
@@ -83,8 +89,8 @@ struct Options {
     update_docs: bool,
     console_only: bool,
     console_bin: Option<PathBuf>,
-    /// Workloads to run (`poll`, `spawn`, `memory`, `scale`, `wedged`,
-    /// `console`); all when empty. For investigating one figure; the
+    /// Workloads to run (`poll`, `spawn`, `requests`, `memory`, `scale`,
+    /// `wedged`, `clock`, `frames`, `console`); all when empty. For investigating one figure; the
     /// summary of such a run is incomplete.
     only: Vec<String>,
     /// Only the systems whose `runtime/system` label is listed.
@@ -134,7 +140,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: benches [--quick] [--update-docs] [--console-bin PATH] \
-                     [--only poll,spawn,memory,scale,wedged,console] \
+                     [--only poll,spawn,requests,memory,scale,wedged,clock,frames,console] \
                      [--system tokio/bare,tokio/tracked,...] [--once] [--instructions] \
                      [--chart-from SUMMARY.json]\n\
                      (--console-only is what the harness passes to the console build)"
@@ -164,6 +170,8 @@ fn sizes(quick: bool) -> Sizes {
         repetitions: if quick { 5 } else { 15 },
         memory_repetitions: 3,
         workers: WORKERS,
+        requests: 20_000,
+        requests_in_flight: 1_024,
     }
 }
 
@@ -281,6 +289,20 @@ fn main() -> ExitCode {
         }
     };
 
+    // Await-stack frames: their own table, not part of the summary's
+    // runtimes (the systems are call-chain markings, not spawn wrappers).
+    let frames = options.runs("frames").then(|| {
+        let results = frames::measure(if options.quick { 5 } else { 15 });
+        let path = workspace().join("target").join("bench-frames.json");
+        if let Err(err) = serde_json::to_vec_pretty(&results)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&path, json))
+        {
+            eprintln!("could not write {}: {err}", path.display());
+        }
+        frames::table(&results)
+    });
+
     let mut scale = Vec::new();
     if options.runs("scale") {
         eprintln!("scale: ps --json and ps over live tasks ...");
@@ -297,6 +319,11 @@ fn main() -> ExitCode {
     let wedged = options.runs("wedged").then(|| {
         eprintln!("wedged: ps with every worker blocked ...");
         scale::wedged(1_000, if options.quick { 5 } else { 15 })
+    });
+
+    let clock = options.runs("clock").then(|| {
+        eprintln!("clock: coarse ticker vs CLOCK_MONOTONIC_COARSE ...");
+        clock::measure(options.quick)
     });
 
     let instructions = if options.instructions {
@@ -316,6 +343,7 @@ fn main() -> ExitCode {
         console_subscriber: console_status,
         scale,
         wedged,
+        clock,
         targets: Vec::new(),
     };
     summary.targets = targets(&summary);
@@ -345,7 +373,11 @@ fn main() -> ExitCode {
     println!("{}", summary.table());
     println!("{}", summary.instructions_table());
     println!("{}", scale_table(&summary));
+    println!("{}", summary.clock_table());
     println!("{}", summary.targets_table());
+    if let Some(frames) = &frames {
+        println!("Await-stack frames (nested calls, tracked tasks, tokio):\n\n{frames}");
+    }
     let written: Vec<String> = std::iter::once(&json_path)
         .chain(&charts)
         .map(|p| p.display().to_string())
@@ -400,6 +432,9 @@ fn once(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> ExitCod
         if options.runs("spawn") {
             println!("{} spawn: {:?}", bench.label(), bench.spawn_heavy(sizes));
         }
+        if options.runs("requests") {
+            println!("{} requests: {:?}", bench.label(), bench.requests(sizes));
+        }
         if options.runs("memory") {
             println!(
                 "{} memory: {:.1} B",
@@ -420,16 +455,21 @@ fn measure(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> Vec<
         .map(|b| (b.label(), Samples::default()))
         .collect();
     let n = benches.len();
-    let (poll, spawn) = (options.runs("poll"), options.runs("spawn"));
-    if poll || spawn {
+    let (poll, spawn, requests) = (
+        options.runs("poll"),
+        options.runs("spawn"),
+        options.runs("requests"),
+    );
+    if poll || spawn || requests {
         eprintln!("warming up ...");
         for bench in benches {
             bench.poll_heavy(sizes);
             bench.spawn_heavy(sizes);
+            bench.requests(sizes);
         }
     }
     for rep in 0..sizes.repetitions {
-        if !(poll || spawn) {
+        if !(poll || spawn || requests) {
             break;
         }
         eprintln!("repetition {}/{} ...", rep + 1, sizes.repetitions);
@@ -443,6 +483,12 @@ fn measure(benches: &[Box<dyn Bench>], sizes: &Sizes, options: &Options) -> Vec<
             let i = (k + rep) % n;
             if spawn {
                 samples[i].1.push_spawn(benches[i].spawn_heavy(sizes));
+            }
+        }
+        for k in 0..n {
+            let i = (k + rep) % n;
+            if requests {
+                samples[i].1.push_request(benches[i].requests(sizes));
             }
         }
     }
@@ -624,6 +670,12 @@ fn targets(summary: &Summary) -> Vec<Target> {
             goal: "≤ 1.25".to_owned(),
             measured: format!("{:.2}", tracked.spawn_ratio),
             met: tracked.spawn_ratio <= 1.25,
+        });
+        targets.push(Target {
+            what: format!("{runtime}: request_ratio (realistic workload, end to end)"),
+            goal: "≤ 1.05".to_owned(),
+            measured: format!("{:.2}", tracked.request_ratio),
+            met: tracked.request_ratio <= 1.05,
         });
         targets.push(Target {
             what: format!("{runtime}: memory per live task above bare"),

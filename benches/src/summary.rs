@@ -18,6 +18,8 @@ pub(crate) struct Samples {
     pub(crate) poll_cpu: Vec<f64>,
     pub(crate) spawn: Vec<f64>,
     pub(crate) spawn_cpu: Vec<f64>,
+    pub(crate) request: Vec<f64>,
+    pub(crate) request_cpu: Vec<f64>,
     pub(crate) bytes: Vec<f64>,
 }
 
@@ -30,6 +32,11 @@ impl Samples {
     pub(crate) fn push_spawn(&mut self, cost: Cost) {
         self.spawn.push(cost.wall_ns);
         self.spawn_cpu.push(cost.cpu_ns);
+    }
+
+    pub(crate) fn push_request(&mut self, cost: Cost) {
+        self.request.push(cost.wall_ns);
+        self.request_cpu.push(cost.cpu_ns);
     }
 }
 
@@ -52,6 +59,27 @@ pub(crate) struct SystemSummary {
     /// how far to trust the medians on a busy machine.
     pub(crate) poll_ratio_quartiles: [f64; 2],
     pub(crate) spawn_ratio_quartiles: [f64; 2],
+    /// The realistic workload (`workloads::requests`): wall-clock and CPU
+    /// nanoseconds per request end to end, their ratios and the wall
+    /// ratio's quartiles. Absent (NaN) in summaries from before it existed.
+    #[serde(default = "nan")]
+    pub(crate) ns_per_request: f64,
+    #[serde(default = "nan")]
+    pub(crate) cpu_ns_per_request: f64,
+    #[serde(default = "nan")]
+    pub(crate) request_ratio: f64,
+    #[serde(default = "nan")]
+    pub(crate) request_cpu_ratio: f64,
+    #[serde(default = "nan2")]
+    pub(crate) request_ratio_quartiles: [f64; 2],
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+fn nan2() -> [f64; 2] {
+    [f64::NAN; 2]
 }
 
 impl SystemSummary {
@@ -73,6 +101,11 @@ impl SystemSummary {
             spawn_cpu_ratio: paired_ratio(&samples.spawn_cpu, &bare.spawn_cpu),
             poll_ratio_quartiles: quartiles(&ratios(&samples.poll, &bare.poll)),
             spawn_ratio_quartiles: quartiles(&ratios(&samples.spawn, &bare.spawn)),
+            ns_per_request: median(&samples.request),
+            cpu_ns_per_request: median(&samples.request_cpu),
+            request_ratio: paired_ratio(&samples.request, &bare.request),
+            request_cpu_ratio: paired_ratio(&samples.request_cpu, &bare.request_cpu),
+            request_ratio_quartiles: quartiles(&ratios(&samples.request, &bare.request)),
         }
     }
 }
@@ -116,6 +149,12 @@ pub(crate) struct Sizes {
     pub(crate) repetitions: usize,
     pub(crate) memory_repetitions: usize,
     pub(crate) workers: usize,
+    /// The realistic workload: requests per round and the most handled at
+    /// once.
+    #[serde(default)]
+    pub(crate) requests: usize,
+    #[serde(default)]
+    pub(crate) requests_in_flight: usize,
 }
 
 /// One goal, what was measured against it, and whether it was met.
@@ -149,6 +188,9 @@ pub(crate) struct Summary {
     pub(crate) instructions: BTreeMap<String, Instructions>,
     pub(crate) scale: Vec<ScaleResult>,
     pub(crate) wedged: Option<WedgedResult>,
+    /// The clock comparison (`crate::clock`); absent in older summaries.
+    #[serde(default)]
+    pub(crate) clock: Option<crate::clock::ClockResult>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -171,8 +213,8 @@ impl Summary {
         let mut out = String::new();
         out.push_str(
             "| runtime | system | ns/poll | × bare | CPU × bare | ns/spawn | × bare | CPU × bare \
-             | B/task | B above bare |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+             | B/task | B above bare | µs/request | × bare | CPU × bare |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (runtime, systems) in &self.runtimes {
             // Bare first, then the others in name order.
@@ -186,7 +228,7 @@ impl Summary {
                 let _ = writeln!(
                     out,
                     "| {runtime} | {system} | {:.1} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} \
-                     | {:+.0} |",
+                     | {:+.0} | {:.2} | {:.2} | {:.2} |",
                     s.ns_per_poll,
                     s.poll_ratio,
                     s.poll_cpu_ratio,
@@ -194,7 +236,10 @@ impl Summary {
                     s.spawn_ratio,
                     s.spawn_cpu_ratio,
                     s.bytes_per_task,
-                    s.bytes_above_bare
+                    s.bytes_above_bare,
+                    s.ns_per_request / 1e3,
+                    s.request_ratio,
+                    s.request_cpu_ratio,
                 );
             }
         }
@@ -217,6 +262,25 @@ impl Summary {
             );
         }
         out
+    }
+
+    pub(crate) fn clock_table(&self) -> String {
+        let Some(c) = &self.clock else {
+            return String::new();
+        };
+        let ticker = c
+            .ticker_cpu_percent
+            .map_or("not readable".to_owned(), |p| format!("{p:.3} % of a core"));
+        format!(
+            "| clock read | ns per read | staleness |\n|---|---:|---|\n\
+             | coarse (atomic load, 1 kHz ticker thread) | {:.2} | ≤ 1 ms; ticker costs {ticker} |\n\
+             | `CLOCK_MONOTONIC_COARSE` (vDSO) | {:.2} | ≤ {:.1} ms (kernel tick) |\n\
+             | `Instant::now()` (`CLOCK_MONOTONIC`) | {:.2} | none |\n",
+            c.coarse_ticker_read_ns,
+            c.monotonic_coarse_read_ns,
+            c.monotonic_coarse_resolution_ns as f64 / 1e6,
+            c.instant_now_read_ns,
+        )
     }
 
     pub(crate) fn targets_table(&self) -> String {
@@ -296,6 +360,8 @@ mod tests {
                 repetitions: 1,
                 memory_repetitions: 1,
                 workers: 2,
+                requests: 1,
+                requests_in_flight: 1,
             },
             runtimes: BTreeMap::from([("tokio".to_owned(), tokio)]),
             console_subscriber: ConsoleStatus {
@@ -305,6 +371,7 @@ mod tests {
             instructions: BTreeMap::new(),
             scale: Vec::new(),
             wedged: None,
+            clock: None,
             targets: Vec::new(),
         };
         let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
@@ -340,6 +407,10 @@ mod tests {
         samples.push_spawn(Cost {
             wall_ns: 100.0,
             cpu_ns: 200.0,
+        });
+        samples.push_request(Cost {
+            wall_ns: 1_000.0,
+            cpu_ns: 2_000.0,
         });
         samples.bytes.push(300.0);
         samples

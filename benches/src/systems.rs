@@ -2,7 +2,7 @@
 //! instrumentation. Each workload is written once, generic over [`System`],
 //! so every system runs exactly the same task bodies.
 
-use std::{future::Future, sync::Arc, thread};
+use std::{future::Future, sync::Arc, thread, time::Duration};
 
 use monitor_core::{Cancelled, TaskIntrospect as _, TaskOptions, TaskRegistry};
 
@@ -29,6 +29,9 @@ pub(crate) trait System: Send + Sync + 'static {
 
     /// The runtime's own `yield_now`.
     fn yield_now() -> impl Future<Output = ()> + Send;
+
+    /// The runtime's own timer.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
 
     /// Stops tasks that would otherwise never finish, and returns once
     /// they are gone (so their memory is not freed during the next
@@ -68,6 +71,7 @@ pub(crate) fn tokio_runtime() -> Arc<tokio::runtime::Runtime> {
     Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
+            .enable_time()
             .build()
             .expect("tokio runtime"),
     )
@@ -194,6 +198,10 @@ impl System for Tokio {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
     }
 
     fn cancel(&self, handles: Vec<TokioHandle>) {
@@ -334,6 +342,10 @@ impl System for Smol {
         smol::future::yield_now()
     }
 
+    async fn sleep(duration: Duration) {
+        smol::Timer::after(duration).await;
+    }
+
     fn cancel(&self, handles: Vec<SmolHandle>) {
         smol::block_on(async {
             for handle in handles {
@@ -423,6 +435,10 @@ impl System for AsyncStd {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         async_std::task::yield_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        async_std::task::sleep(duration)
     }
 
     fn cancel(&self, handles: Vec<AsyncStdHandle>) {

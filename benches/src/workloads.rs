@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use async_channel::Sender;
+
 use crate::{ALLOC, systems::System};
 
 /// Nanoseconds per unit of work, by the wall clock and by the CPU time of
@@ -36,7 +38,7 @@ fn cpu_time() -> Duration {
 
 /// Runs `work` (which returns its own wall time, measured inside the
 /// runtime) and divides by `count`.
-fn cost(count: usize, work: impl FnOnce() -> Duration) -> Cost {
+pub(crate) fn cost(count: usize, work: impl FnOnce() -> Duration) -> Cost {
     let cpu_start = cpu_time();
     let wall = work();
     let cpu = cpu_time() - cpu_start;
@@ -84,6 +86,69 @@ pub(crate) fn spawn_heavy<S: System>(system: &Arc<S>, tasks: usize) -> Cost {
             start.elapsed()
         })
     })
+}
+
+/// The realistic workload: `requests` requests, each handled by a task
+/// spawned for it (at most `in_flight` at a time, as a server bounds its
+/// concurrency). A handler does ~2 µs of work, sends a query to a backend
+/// task over a channel and awaits the answer on a reply channel, awaits the
+/// runtime's timer for [`REQUEST_SLEEP`], and does ~2 µs more. Returns the
+/// end-to-end cost per request, from the first spawn to the last join.
+pub(crate) fn requests<S: System>(system: &Arc<S>, requests: usize, in_flight: usize) -> Cost {
+    let spawner = Arc::clone(system);
+    cost(requests, || {
+        system.run(async move {
+            let start = Instant::now();
+            let (query_tx, query_rx) = async_channel::bounded::<(u64, Sender<u64>)>(in_flight);
+            let backend = spawner.spawn(async move {
+                while let Ok((query, reply)) = query_rx.recv().await {
+                    let _ = reply.send(work(query)).await;
+                }
+            });
+            // A slot is taken before each spawn and given back by the
+            // handler when it is done.
+            let (slot_tx, slot_rx) = async_channel::bounded::<()>(in_flight);
+            let mut handles = Vec::with_capacity(requests);
+            for n in 0..requests {
+                slot_tx.send(()).await.expect("slots stay open");
+                let (query_tx, slot_rx) = (query_tx.clone(), slot_rx.clone());
+                handles.push(spawner.spawn(async move {
+                    let query = work(n as u64);
+                    let (reply_tx, reply_rx) = async_channel::bounded(1);
+                    query_tx
+                        .send((query, reply_tx))
+                        .await
+                        .expect("backend runs");
+                    let answer = reply_rx.recv().await.expect("backend answers");
+                    S::sleep(REQUEST_SLEEP).await;
+                    std::hint::black_box(work(answer));
+                    let _ = slot_rx.recv().await;
+                }));
+            }
+            for handle in handles {
+                handle.await;
+            }
+            drop(query_tx);
+            backend.await;
+            start.elapsed()
+        })
+    })
+}
+
+/// How long each request of [`requests`] waits on the runtime's timer (tokio
+/// and async-io round it up to their 1 ms timer tick).
+pub(crate) const REQUEST_SLEEP: Duration = Duration::from_micros(50);
+
+/// About 2 µs of CPU work that the optimiser cannot remove.
+fn work(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for i in 0..1_500u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = x.wrapping_add(i);
+    }
+    std::hint::black_box(x)
 }
 
 /// Heap bytes per live idle task: `tasks` tasks are spawned from a worker,

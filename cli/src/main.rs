@@ -10,6 +10,7 @@ mod conn;
 mod hosts;
 mod interactive;
 mod style;
+mod top;
 
 use std::{
     io::{self, BufRead, IsTerminal, Write},
@@ -51,6 +52,7 @@ const EXIT_CONNECTION: u8 = 3;
                   monitor-cli --port 6000 where 42\n  \
                   monitor-cli --unix /run/app.sock cancel 42\n  \
                   monitor-cli --hosts 50101,50103 ps   one view of two processes\n  \
+                  monitor-cli top -i 2s              busiest tasks, refreshed until q\n  \
                   printf 'ps\\nstacktrace\\n' | monitor-cli\n\n\
                   Options go before COMMAND: everything after it is sent to the monitor."
 )]
@@ -177,6 +179,13 @@ fn run(cli: &Cli) -> Result<ExitCode, conn::Error> {
     }
     if !cli.command.is_empty() {
         let line = shell_words::join(&cli.command);
+        let full_screen = top::is_top(&cli.command)
+            && !cli.command.iter().any(|word| word == "--json")
+            && io::stdin().is_terminal()
+            && io::stdout().is_terminal();
+        if full_screen {
+            return top::run(&mut conn, &line, cli.timeout, cli.color);
+        }
         return one_shot(&mut conn, &line, cli.color);
     }
     if io::stdin().is_terminal() {

@@ -210,6 +210,14 @@ macro_rules! __contracts {
             telnet_negotiation_and_crlf_are_handled
             overlong_lines_are_rejected
             invalid_utf8_is_rejected
+            // Diagnostics: lints, sites, top.
+            sites_count_spawns_ends_and_polls_per_site
+            top_names_the_busiest_task_and_site
+            poll_lints_fire_for_blocked_workers_only
+            site_lints_fire_for_large_futures_and_growing_sites
+            // Await stacks from #[frame]-marked calls.
+            where_shows_the_pending_frames_of_a_framed_task
+            where_shows_frames_while_the_task_blocks_its_worker
             // TCP.
             builtin_commands_work_over_tcp
             close_releases_the_port

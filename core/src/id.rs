@@ -20,10 +20,9 @@ use serde::{Deserialize, Serialize};
 /// ```
 /// use monitor_core::TaskId;
 ///
-/// let a = TaskId::next();
-/// let b = TaskId::next();
-/// assert!(b > a);
-/// assert_eq!(a.to_string().parse::<TaskId>().unwrap(), a);
+/// let id: TaskId = "42".parse().unwrap();
+/// assert_eq!(id.as_u64(), 42);
+/// assert_eq!(id.to_string().parse::<TaskId>().unwrap(), id);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -32,14 +31,22 @@ pub struct TaskId(NonZeroU64);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TaskId {
-    /// Takes the next id from the process-wide counter.
-    pub fn next() -> Self {
+    /// Takes the next id from the process-wide counter. Only the registry
+    /// hands out ids: one it did not hand out names no task.
+    pub(crate) fn next() -> Self {
         // Relaxed is enough: uniqueness comes from the atomic increment
         // itself, and no other memory is published through the counter.
         let raw = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         // A u64 counter incremented once per spawn cannot wrap in practice
         // (5.8 centuries at a billion spawns per second).
         Self(NonZeroU64::new(raw).expect("task id counter wrapped"))
+    }
+
+    /// How many ids have been handed out in this process so far: every task
+    /// spawned or registered, in any registry or runtime (`/metrics`
+    /// exports it as the spawned-tasks counter). Never decreases.
+    pub fn issued() -> u64 {
+        NEXT_ID.load(Ordering::Relaxed) - 1
     }
 
     /// The id as a plain integer.

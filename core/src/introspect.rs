@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::{
-    RegistryError, TaskId,
+    FrameNode, FrameTree, RegistryError, SiteTable, TaskId,
     task::{TaskEnd, TaskState},
 };
 
@@ -91,6 +91,11 @@ pub struct TraceFrame {
 }
 
 /// What `where` shows for a task.
+///
+/// Its await stack can come from two sources, kept apart: `frames`, the
+/// pending calls of functions marked with [`#[frame]`](macro@crate::frame)
+/// (any runtime), and `stack`, a dump taken by the runtime adapter (tokio's
+/// task dumps), named by `stack_source`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TaskTrace {
@@ -98,9 +103,20 @@ pub struct TaskTrace {
     pub task: TaskSnapshot,
     /// Who spawned whom, from the root down to the task's parent.
     pub ancestors: Vec<TraceFrame>,
-    /// A real await stack, when the adapter can take one (e.g. tokio's
-    /// task dumps). `None` when not available.
+    /// The pending marked calls, outermost first: for a live task what it
+    /// awaits now (for a task inside a poll, the calls entered so far); for
+    /// an ended one what it was awaiting when it ended, if kept (see
+    /// [`FrameTree::at_end`]).
+    pub frames: Vec<FrameNode>,
+    /// `frames` hit [`MAX_FRAMES`](crate::MAX_FRAMES) and leaves some out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub frames_truncated: bool,
+    /// A real await stack from the runtime adapter (e.g. tokio's task
+    /// dumps). `None` when not available.
     pub stack: Option<String>,
+    /// Where `stack` came from ([`TaskIntrospect::stack_source`]); `None`
+    /// when there is no `stack`.
+    pub stack_source: Option<String>,
 }
 
 impl TaskTrace {
@@ -109,8 +125,26 @@ impl TaskTrace {
         Self {
             task,
             ancestors,
+            frames: Vec::new(),
+            frames_truncated: false,
+            stack_source: stack.as_ref().map(|_| "runtime adapter".to_owned()),
             stack,
         }
+    }
+
+    /// Adds the pending marked calls.
+    pub fn with_frames(mut self, frames: FrameTree) -> Self {
+        self.frames = frames.roots;
+        self.frames_truncated = frames.truncated;
+        self
+    }
+
+    /// Names where `stack` came from.
+    pub fn with_stack_source(mut self, source: impl Into<String>) -> Self {
+        if self.stack.is_some() {
+            self.stack_source = Some(source.into());
+        }
+        self
     }
 }
 
@@ -174,6 +208,10 @@ impl UntrackedTasks {
 ///     fn stack(&self, id: TaskId) -> Option<String> {
 ///         Some(format!("<stack of task {id}>"))
 ///     }
+///     // Forwarded so `sites` and the site lints keep working.
+///     fn sites(&self) -> Option<&monitor_core::SiteTable> {
+///         Some(self.0.sites())
+///     }
 /// }
 ///
 /// let introspect = WithStacks(TaskRegistry::new());
@@ -219,6 +257,32 @@ pub trait TaskIntrospect: Send + Sync + 'static {
         None
     }
 
+    /// The per-spawn-site statistics and lint thresholds, when the
+    /// introspector has them. [`TaskRegistry`](crate::TaskRegistry) does;
+    /// a wrapper around a registry should return the registry's. The
+    /// default has none, which leaves `sites` empty and the site lints off.
+    fn sites(&self) -> Option<&SiteTable> {
+        None
+    }
+
+    /// Names where [`stack`](TaskIntrospect::stack) comes from, for the
+    /// reader of `where` (`"tokio task dump"`).
+    fn stack_source(&self) -> &'static str {
+        "runtime adapter"
+    }
+
+    /// The pending [`#[frame]`](macro@crate::frame)-marked calls of `task`:
+    /// the live tree, or for an ended task the one kept when it ended. The
+    /// default reads the process-wide frame table, which every runtime
+    /// feeds; override only to add frames from elsewhere.
+    fn frames(&self, task: &TaskSnapshot) -> FrameTree {
+        if task.state.is_terminal() {
+            FrameTree::at_end(task.id)
+        } else {
+            FrameTree::of_live_task(task.id)
+        }
+    }
+
     /// Every live task, sorted by id.
     fn live_tasks(&self) -> Vec<TaskSnapshot> {
         let mut tasks = Vec::with_capacity(self.live_count());
@@ -227,8 +291,8 @@ pub trait TaskIntrospect: Send + Sync + 'static {
         tasks
     }
 
-    /// What `where` shows: the task, the chain of tasks that spawned it and,
-    /// if available, its await stack.
+    /// What `where` shows: the task, the chain of tasks that spawned it,
+    /// its pending marked calls and, if available, the runtime's stack.
     ///
     /// # Errors
     ///
@@ -265,7 +329,10 @@ pub trait TaskIntrospect: Send + Sync + 'static {
             }
         }
         ancestors.reverse();
+        let frames = self.frames(&task);
         let stack = self.stack(id);
-        Ok(TaskTrace::new(task, ancestors, stack))
+        Ok(TaskTrace::new(task, ancestors, stack)
+            .with_frames(frames)
+            .with_stack_source(self.stack_source()))
     }
 }

@@ -37,26 +37,36 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod diagnose;
 pub mod dispatch;
 mod error;
 mod executor;
+mod frame;
 mod id;
 mod introspect;
 mod registry;
 mod spawn;
+mod sync;
 mod task;
 pub mod transport;
 
+pub use diagnose::{
+    ActivitySample, DEFAULT_MAX_SITES, EndCounts, Histogram, HistogramBucket, Lint, LintId,
+    LintSubject, Severity, SiteActivity, SiteStats, SiteTable, THRESHOLD_NAMES, TaskActivity,
+    ThresholdError, Thresholds, TopReport, lints,
+};
 pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
+pub use frame::{FrameNode, FrameTree, Framed, KEPT_TREES, MAX_FRAMES, framed};
 pub use id::{ParseTaskIdError, TaskId};
 pub use introspect::{
     CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame, UntrackedTasks,
 };
+pub use monitor_macros::frame;
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
-pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder};
+pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};
 pub use task::{
-    Cancelled, CancelledBy, ExternalTask, Instrumented, PollToken, TaskEnd, TaskState,
-    current_task, panic_message,
+    Cancelled, CancelledBy, CatchPanics, ExternalTask, Instrumented, PollToken, RuntimeCancelled,
+    TaskEnd, TaskState, current_task, panic_message,
 };
 pub use transport::Transport;

@@ -5,32 +5,165 @@ use std::{
     fmt,
     future::Future,
     panic::Location,
-    sync::{
-        Arc, Mutex, MutexGuard, OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    ptr::NonNull,
+    sync::{Arc, OnceLock, atomic::Ordering},
 };
 
 use rustc_hash::FxBuildHasher;
 
 use crate::{
-    CancelRequested, ExternalTask, Instrumented, RegistryError, TaskId, TaskIntrospect,
-    TaskSnapshot,
-    clock::{self, precise_now_ns},
-    task::{TaskEnd, current_task, record::TaskRecord},
+    CancelRequested, DEFAULT_MAX_SITES, ExternalTask, Instrumented, RegistryError, SiteTable,
+    TaskId, TaskIntrospect, TaskSnapshot, Thresholds,
+    clock::{self, coarse_now_ns, precise_now_ns},
+    diagnose::{EndReason, RESOLUTION_NS},
+    sync::{AtomicU64, Mutex, MutexGuard, lock},
+    task::{
+        CancelledBy, TaskEnd, TaskState, canceller::Canceller, current_task, record::LiveRecord,
+    },
 };
 
 /// Number of independently locked shards of the live-task map. Spawn and
 /// task end lock one shard (chosen by id), so threads spawning at once
-/// rarely meet; the monitor visits the shards one by one.
+/// rarely meet; the monitor visits the shards one by one. (One under loom:
+/// ids come from a process-wide counter, so the shard a model's task lands
+/// in would differ between loom's runs of the same model.)
+#[cfg(not(monitor_loom))]
 const SHARDS: usize = 64;
+#[cfg(monitor_loom)]
+const SHARDS: usize = 1;
 
 /// The default number of ended tasks kept for `ps-terminated`.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
 
 static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
 
-type Shard = Mutex<HashMap<u64, Arc<TaskRecord>, FxBuildHasher>>;
+type ShardMap = HashMap<u64, Entry, FxBuildHasher>;
+type Shard = Mutex<ShardMap>;
+
+/// What is fixed when a task is spawned.
+#[derive(Debug)]
+pub(crate) struct TaskInfo {
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+    parent: Option<TaskId>,
+    spawned_at_ns: u64,
+    persistent: bool,
+    /// `false` makes `cancel` answer `RegistryError::NotCancellable` instead
+    /// of setting a flag nobody would act on.
+    cancellable: bool,
+}
+
+/// A live task in its shard.
+///
+/// The fixed facts are kept here by value (moved from the spawn's options,
+/// not copied); what changes while the task runs is in its [`LiveRecord`],
+/// inside the task's own future. Before the first poll the future may still
+/// move (from the spawn call into the runtime), so `live` is `None` and a
+/// cancel request waits in `cancel_requested`; the first poll, which has the
+/// future pinned, links the record.
+///
+/// # The pointer's validity
+///
+/// `live` is only dereferenced while the shard lock is held. Whoever links
+/// a record (`TaskRegistry::link`, unsafe) promises that the record stays
+/// where it is and alive until it has called `TaskRegistry::retire` for the
+/// task, which removes the entry under the same lock. So a reader holding
+/// the lock either finds no entry or a record that cannot go away before it
+/// unlocks. `Instrumented` retires in its `Drop` at the latest — which runs
+/// before a pinned value's memory is reused — also when the user's future
+/// panics while being dropped.
+struct Entry {
+    info: TaskInfo,
+    live: Option<NonNull<LiveRecord>>,
+    /// A cancel requested before `live` was linked.
+    cancel_requested: bool,
+    /// The runtime's own way to stop the task, if the adapter gave one.
+    canceller: Option<Canceller>,
+}
+
+// SAFETY: the only non-`Send` part is the `live` pointer, which is followed
+// only under the shard lock to a `LiveRecord` (itself `Sync`) that stays
+// valid while the entry exists (see "The pointer's validity" above).
+unsafe impl Send for Entry {}
+
+impl Entry {
+    /// The task's changing state, if it has been polled.
+    fn live(&self) -> Option<&LiveRecord> {
+        // SAFETY: an entry is only reachable under its shard lock, and the
+        // record outlives the entry (see "The pointer's validity").
+        self.live.map(|live| unsafe { live.as_ref() })
+    }
+
+    fn snapshot(&self, id: TaskId, now: u64) -> TaskSnapshot {
+        let (state, polls, timing) = match self.live() {
+            Some(live) => (live.state(), live.polls(), live.timing(now)),
+            None => (
+                TaskState::Idle,
+                0,
+                crate::task::record::Timing {
+                    busy_ns: 0,
+                    poll_ns: None,
+                    thread: None,
+                },
+            ),
+        };
+        TaskSnapshot {
+            id,
+            name: self.info.name.as_deref().map(str::to_owned),
+            state,
+            location: location_text(self.info.location),
+            parent: self.info.parent,
+            polls,
+            busy_ns: timing.busy_ns,
+            age_ns: clock::since(self.info.spawned_at_ns, now),
+            poll_ns: timing.poll_ns,
+            thread: timing.thread.map(crate::task::record::thread_name),
+            persistent: self.info.persistent,
+            ended: None,
+            ended_ago_ns: None,
+        }
+    }
+}
+
+/// An ended task, kept by value in the history.
+#[derive(Debug)]
+struct Ended {
+    id: TaskId,
+    info: TaskInfo,
+    polls: u64,
+    busy_ns: u64,
+    how: TaskEnd,
+    at_ns: u64,
+}
+
+impl Ended {
+    fn snapshot(&self, now: u64) -> TaskSnapshot {
+        TaskSnapshot {
+            id: self.id,
+            name: self.info.name.as_deref().map(str::to_owned),
+            state: self.how.state(),
+            location: location_text(self.info.location),
+            parent: self.info.parent,
+            polls: self.polls,
+            busy_ns: self.busy_ns,
+            age_ns: clock::since(self.info.spawned_at_ns, self.at_ns),
+            poll_ns: None,
+            thread: None,
+            persistent: self.info.persistent,
+            ended: Some(self.how.clone()),
+            ended_ago_ns: Some(clock::since(self.at_ns, now)),
+        }
+    }
+}
+
+fn location_text(location: &Location<'_>) -> String {
+    format!(
+        "{}:{}:{}",
+        location.file(),
+        location.line(),
+        location.column()
+    )
+}
 
 /// Every task tracked by the monitor: the live ones and a bounded history of
 /// those that ended.
@@ -59,6 +192,7 @@ pub struct TaskRegistry {
     live: Box<[Shard]>,
     history: History,
     precise_timing: bool,
+    sites: Arc<SiteTable>,
 }
 
 impl fmt::Debug for TaskRegistry {
@@ -82,7 +216,7 @@ impl fmt::Debug for TaskRegistry {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TaskOptions {
-    name: Option<Box<str>>,
+    pub(crate) name: Option<Box<str>>,
     persistent: bool,
     location: Option<&'static Location<'static>>,
     parent: Option<Option<TaskId>>,
@@ -93,11 +227,13 @@ pub struct TaskOptions {
 impl TaskOptions {
     /// No name, not persistent, cancellable, location and parent taken from
     /// the caller.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Names the task; `ps -f` filters on it.
+    #[inline]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into().into_boxed_str());
         self
@@ -107,6 +243,7 @@ impl TaskOptions {
     /// ends, instead of letting newer tasks push it out (aiomonitor's
     /// `preserve_termination_log`). Meant for the few long-lived tasks whose
     /// end matters.
+    #[inline]
     pub fn persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
         self
@@ -115,6 +252,7 @@ impl TaskOptions {
     /// Overrides the spawn location, for adapters whose spawn call site is
     /// known some other way (for example a runtime hook). Normally the
     /// location comes from `#[track_caller]`.
+    #[inline]
     pub fn location(mut self, location: &'static Location<'static>) -> Self {
         self.location = Some(location);
         self
@@ -122,6 +260,7 @@ impl TaskOptions {
 
     /// Overrides the parent task, which is otherwise the tracked task being
     /// polled on the spawning thread.
+    #[inline]
     pub fn parent(mut self, parent: Option<TaskId>) -> Self {
         self.parent = Some(parent);
         self
@@ -146,6 +285,8 @@ impl TaskOptions {
 pub struct TaskRegistryBuilder {
     history_capacity: usize,
     precise_timing: bool,
+    max_sites: usize,
+    thresholds: Thresholds,
 }
 
 impl TaskRegistryBuilder {
@@ -165,13 +306,31 @@ impl TaskRegistryBuilder {
         self
     }
 
+    /// How many distinct spawn sites get their own statistics (default
+    /// [`DEFAULT_MAX_SITES`]); tasks of further sites share one overflow
+    /// row. Each site costs about 600 bytes.
+    pub fn max_sites(mut self, max_sites: usize) -> Self {
+        self.max_sites = max_sites;
+        self
+    }
+
+    /// The thresholds the lints start with; they can be changed at run time
+    /// through [`TaskRegistry::sites`].
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
     /// Creates the registry.
     pub fn build(self) -> Arc<TaskRegistry> {
         clock::start_ticker();
         Arc::new(TaskRegistry {
-            live: (0..SHARDS).map(|_| Shard::default()).collect(),
+            live: (0..SHARDS)
+                .map(|_| Mutex::new(ShardMap::default()))
+                .collect(),
             history: History::new(self.history_capacity),
             precise_timing: self.precise_timing,
+            sites: SiteTable::new(self.max_sites, self.thresholds),
         })
     }
 }
@@ -187,6 +346,8 @@ impl TaskRegistry {
         TaskRegistryBuilder {
             history_capacity: DEFAULT_HISTORY_CAPACITY,
             precise_timing: false,
+            max_sites: DEFAULT_MAX_SITES,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -232,8 +393,9 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
-        let record = self.add(options, Location::caller());
-        Instrumented::new(record, Arc::clone(self), future)
+        // diagnostics hook: the future's size, free to know here.
+        let id = self.add(options, Location::caller(), Some(size_of::<F>()));
+        Instrumented::new(id, Arc::clone(self), future)
     }
 
     /// Registers a live task that the monitor does not wrap, for runtimes
@@ -269,52 +431,196 @@ impl TaskRegistry {
     /// ```
     #[track_caller]
     pub fn register(self: &Arc<Self>, options: TaskOptions) -> ExternalTask {
-        let record = self.add(options, Location::caller());
-        ExternalTask::new(record, Arc::clone(self))
+        let id = self.add(options, Location::caller(), None);
+        ExternalTask::new(id, Arc::clone(self))
     }
 
-    /// Creates a record from `options` and makes it live. `caller` is the
-    /// location of the public `#[track_caller]` entry point, used when
-    /// `options` name none.
-    fn add(&self, options: TaskOptions, caller: &'static Location<'static>) -> Arc<TaskRecord> {
-        let record = Arc::new(TaskRecord::new(
-            options.name,
-            options.location.unwrap_or(caller),
-            options.parent.unwrap_or_else(current_task),
-            options.persistent,
-            self.precise_timing,
-            !options.not_cancellable,
-        ));
-        self.shard(record.id)
-            .insert(record.id.as_u64(), Arc::clone(&record));
-        record
+    /// Makes a task live from `options`. `caller` is the location of the
+    /// public `#[track_caller]` entry point, used when `options` name none;
+    /// `future_size` is the wrapped future's size, when there is one.
+    fn add(
+        &self,
+        options: TaskOptions,
+        caller: &'static Location<'static>,
+        future_size: Option<usize>,
+    ) -> TaskId {
+        let id = TaskId::next();
+        let entry = Entry {
+            info: TaskInfo {
+                name: options.name,
+                location: options.location.unwrap_or(caller),
+                parent: options.parent.unwrap_or_else(current_task),
+                spawned_at_ns: coarse_now_ns(),
+                persistent: options.persistent,
+                cancellable: !options.not_cancellable,
+            },
+            live: None,
+            cancel_requested: false,
+            canceller: None,
+        };
+        // diagnostics hook: count the spawn in its site.
+        self.sites
+            .task_spawned(entry.info.location, entry.info.name.as_deref(), future_size);
+        self.shard(id).insert(id.as_u64(), entry);
+        id
     }
 
-    fn shard(&self, id: TaskId) -> MutexGuard<'_, HashMap<u64, Arc<TaskRecord>, FxBuildHasher>> {
-        // A panic while holding a shard lock cannot leave the map
-        // inconsistent (insert/remove are atomic from our side), so a
-        // poisoned lock is safe to keep using.
-        self.live[id.as_u64() as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Whether tasks read the precise clock on every poll.
+    pub(crate) fn precise_timing(&self) -> bool {
+        self.precise_timing
     }
 
-    /// Moves an ending task from the live map into the history.
-    pub(crate) fn retire(&self, record: &Arc<TaskRecord>, how: TaskEnd) {
-        if !record.finish(how) {
-            return;
+    fn shard(&self, id: TaskId) -> MutexGuard<'_, ShardMap> {
+        lock(&self.live[id.as_u64() as usize % SHARDS])
+    }
+
+    /// Points the live entry of `id` at its record, which the task's first
+    /// poll has pinned. Returns whether a cancel was requested before.
+    ///
+    /// # Safety
+    ///
+    /// `live` must stay valid and at the same address until the caller has
+    /// called [`retire`](Self::retire) for `id` (which unlinks it); calling
+    /// `link` again for the same task with another record is not allowed.
+    pub(crate) unsafe fn link(&self, id: TaskId, live: NonNull<LiveRecord>) -> bool {
+        let mut shard = self.shard(id);
+        match shard.get_mut(&id.as_u64()) {
+            Some(entry) => {
+                entry.live = Some(live);
+                entry.cancel_requested
+            }
+            // Only the task itself removes its entry, and it has not.
+            None => false,
         }
-        let removed = self.shard(record.id).remove(&record.id.as_u64());
-        if let Some(record) = removed {
-            self.history.push(record);
+    }
+
+    /// Moves an ending task from the live map into the history: unlinks its
+    /// record (after this, nothing reads `live` any more) and copies what
+    /// the history keeps. Does nothing if the task has already retired.
+    pub(crate) fn retire(&self, id: TaskId, live: Option<&LiveRecord>, mut how: TaskEnd) {
+        let (canceller, evicted, site_totals) = {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.remove(&id.as_u64()) else {
+                return;
+            };
+            // A cancel the runtime carried out (tokio's abort) reaches the
+            // task as a drop; the request is what stopped it.
+            if how
+                == (TaskEnd::Cancelled {
+                    by: CancelledBy::Dropped,
+                })
+                && (entry.cancel_requested || live.is_some_and(LiveRecord::cancel_requested))
+            {
+                how = TaskEnd::Cancelled {
+                    by: CancelledBy::Request,
+                };
+            }
+            let Entry {
+                info, canceller, ..
+            } = entry;
+            let ended = Ended {
+                id,
+                info,
+                polls: live.map_or(0, LiveRecord::polls),
+                busy_ns: live.map_or(0, LiveRecord::busy_ns),
+                how,
+                // The coarse clock unless asked for precision: ~100
+                // instructions less per task, and end times in the history
+                // to the millisecond.
+                at_ns: if self.precise_timing {
+                    precise_now_ns()
+                } else {
+                    coarse_now_ns()
+                },
+            };
+            // diagnostics hook: what the task's site needs, folded in below
+            // outside the shard lock.
+            let site_totals = (
+                ended.info.location,
+                EndReason::of(&ended.how),
+                ended.polls,
+                ended.busy_ns,
+                clock::since(ended.info.spawned_at_ns, ended.at_ns),
+            );
+            // Into the history before the shard lock is released, so a
+            // reader that misses the task among the live ones finds it
+            // there: a task never vanishes from view while it ends.
+            (canceller, self.history.push(ended), site_totals)
+        };
+        let (location, reason, polls, busy_ns, lifetime_ns) = site_totals;
+        self.sites
+            .task_ended(location, reason, polls, busy_ns, lifetime_ns);
+        // The canceller (it may hold a reference to the runtime's task) and
+        // the entry the history evicted are dropped outside every lock.
+        drop((canceller, evicted));
+    }
+
+    /// Installs the runtime's own way to stop task `id`, run (once, on the
+    /// thread that asked) by the first [`cancel`](TaskIntrospect::cancel)
+    /// in addition to setting the flag the task's wrapper checks.
+    ///
+    /// Adapters call it right after spawning, when the runtime's handle
+    /// exists: the tokio adapter passes `AbortHandle::abort`, so a monitor
+    /// cancel makes tokio's `JoinHandle` report `is_cancelled()`. A closure
+    /// of at most one pointer, like that one, is kept without an allocation.
+    /// If the task has already ended, or a cancel is already pending, the
+    /// closure runs at once (a runtime asked to stop a task that is gone
+    /// does nothing); otherwise it is dropped when the task ends. It should
+    /// only signal the runtime, not wait.
+    pub fn set_canceller(&self, id: TaskId, cancel: impl FnOnce() + Send + 'static) {
+        self.install_canceller(id, Canceller::new(cancel));
+    }
+
+    pub(crate) fn install_canceller(&self, id: TaskId, canceller: Canceller) {
+        let run_now = {
+            let mut shard = self.shard(id);
+            match shard.get_mut(&id.as_u64()) {
+                Some(entry)
+                    if !entry.cancel_requested
+                        && !entry.live().is_some_and(LiveRecord::cancel_requested) =>
+                {
+                    entry.canceller = Some(canceller);
+                    None
+                }
+                _ => Some(canceller),
+            }
+        };
+        if let Some(canceller) = run_now {
+            canceller.call();
         }
     }
 
-    fn find(&self, id: TaskId) -> Option<Arc<TaskRecord>> {
-        if let Some(record) = self.shard(id).get(&id.as_u64()) {
-            return Some(Arc::clone(record));
+    /// `true` while task `id` has not retired (O(1): one shard lookup).
+    pub(crate) fn is_live(&self, id: TaskId) -> bool {
+        self.shard(id).contains_key(&id.as_u64())
+    }
+
+    /// Per-spawn-site statistics and the lints' thresholds.
+    pub fn sites(&self) -> &SiteTable {
+        &self.sites
+    }
+
+    /// A poll of task `id` took `spent_ns` (diagnostics hook of the poll
+    /// path: one comparison unless the poll took a millisecond or more).
+    #[inline]
+    pub(crate) fn poll_took(&self, id: TaskId, spent_ns: u64) {
+        if spent_ns >= RESOLUTION_NS {
+            self.long_poll(id, spent_ns);
         }
-        self.history.find(id)
+    }
+
+    /// A poll of a millisecond or more: rare enough to look the task's spawn
+    /// site up under its shard lock rather than keep it in every task.
+    #[cold]
+    #[inline(never)]
+    fn long_poll(&self, id: TaskId, spent_ns: u64) {
+        let location = self
+            .shard(id)
+            .get(&id.as_u64())
+            .map(|entry| entry.info.location);
+        if let Some(location) = location {
+            self.sites.poll_took(location, spent_ns);
+        }
     }
 
     /// The number of ended tasks kept (not counting persistent ones).
@@ -328,100 +634,100 @@ impl TaskIntrospect for TaskRegistry {
         let now = precise_now_ns();
         let mut batch = Vec::new();
         for shard in self.live.iter() {
-            // Copy the shard's records out and build snapshots after
-            // unlocking, so a slow visitor never holds up spawns.
+            // Snapshots are taken under the shard lock (the records may go
+            // the moment it is released) and visited after unlocking, so a
+            // slow visitor never holds up spawns.
             batch.clear();
-            batch.extend(
-                shard
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .cloned(),
-            );
-            for record in &batch {
-                visit(snapshot(record, now));
+            batch.extend(lock(shard).iter().map(|(&id, entry)| {
+                entry.snapshot(TaskId::from_u64(id).expect("ids are non-zero"), now)
+            }));
+            for task in batch.drain(..) {
+                visit(task);
             }
         }
     }
 
+    fn sites(&self) -> Option<&SiteTable> {
+        Some(&self.sites)
+    }
+
     fn live_count(&self) -> usize {
-        self.live
-            .iter()
-            .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.live.iter().map(|shard| lock(shard).len()).sum()
     }
 
     fn terminated(&self) -> Vec<TaskSnapshot> {
         let now = precise_now_ns();
-        let mut records = self.history.all();
-        records.sort_by_key(|record| {
-            let at = record.ending().map_or(0, |ending| ending.at_ns);
-            std::cmp::Reverse((at, record.id))
-        });
-        records.iter().map(|record| snapshot(record, now)).collect()
+        let mut tasks = Vec::new();
+        self.history
+            .for_each(&mut |ended| tasks.push((ended.at_ns, ended.snapshot(now))));
+        tasks.sort_by_key(|(at, task)| std::cmp::Reverse((*at, task.id)));
+        tasks.into_iter().map(|(_, task)| task).collect()
     }
 
     fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
-        self.find(id)
-            .map(|record| snapshot(&record, precise_now_ns()))
+        let now = precise_now_ns();
+        if let Some(entry) = self.shard(id).get(&id.as_u64()) {
+            return Some(entry.snapshot(id, now));
+        }
+        let mut found = None;
+        self.history.for_each(&mut |ended| {
+            if ended.id == id {
+                found = Some(ended.snapshot(now));
+            }
+        });
+        found
     }
 
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
-        let record = self
-            .shard(id)
-            .get(&id.as_u64())
-            .cloned()
-            .or_else(|| self.history.find(id))
-            .ok_or(RegistryError::NoSuchTask(id))?;
-        let state = record.state();
-        if state.is_terminal() {
-            return Err(RegistryError::AlreadyEnded { id, state });
+        let (requested, canceller, waker) = {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.get_mut(&id.as_u64()) else {
+                drop(shard);
+                return Err(match self.task(id) {
+                    Some(ended) => RegistryError::AlreadyEnded {
+                        id,
+                        state: ended.state,
+                    },
+                    None => RegistryError::NoSuchTask(id),
+                });
+            };
+            if !entry.info.cancellable {
+                return Err(RegistryError::NotCancellable(id));
+            }
+            entry.cancel_requested = true;
+            let (requested, waker) = match entry.live() {
+                Some(live) => {
+                    let requested = match live.timing(precise_now_ns()).poll_ns {
+                        Some(poll_ns) => CancelRequested::WasRunning { poll_ns },
+                        None => CancelRequested::WasIdle,
+                    };
+                    (requested, live.request_cancel())
+                }
+                // Not polled yet: the first poll finds the request.
+                None => (CancelRequested::WasIdle, None),
+            };
+            (requested, entry.canceller.take(), waker)
+        };
+        // Runtime code, run outside the shard lock: it may end the task,
+        // whose retirement takes that lock.
+        if let Some(canceller) = canceller {
+            canceller.call();
         }
-        if !record.cancellable {
-            return Err(RegistryError::NotCancellable(id));
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        let timing = record.timing(precise_now_ns());
-        record.request_cancel();
-        Ok(match timing.poll_ns {
-            Some(poll_ns) => CancelRequested::WasRunning { poll_ns },
-            None => CancelRequested::WasIdle,
-        })
-    }
-}
-
-fn snapshot(record: &TaskRecord, now: u64) -> TaskSnapshot {
-    let timing = record.timing(now);
-    let ending = record.ending();
-    let age_end = ending.map_or(now, |ending| ending.at_ns);
-    TaskSnapshot {
-        id: record.id,
-        name: record.name.as_deref().map(str::to_owned),
-        state: record.state(),
-        location: format!(
-            "{}:{}:{}",
-            record.location.file(),
-            record.location.line(),
-            record.location.column()
-        ),
-        parent: record.parent,
-        polls: record.polls(),
-        busy_ns: timing.busy_ns,
-        age_ns: clock::since(record.spawned_at_ns, age_end),
-        poll_ns: timing.poll_ns,
-        thread: timing.thread.map(crate::task::record::thread_name),
-        persistent: record.persistent,
-        ended: ending.map(|ending| ending.how.clone()),
-        ended_ago_ns: ending.map(|ending| clock::since(ending.at_ns, now)),
+        Ok(requested)
     }
 }
 
 /// Ended tasks: a fixed ring where each slot has its own lock, so tasks
 /// ending on different threads contend on nothing but the ring's cursor;
-/// persistent tasks go to a separate list that is never trimmed.
+/// persistent tasks go to a separate list that is never trimmed. Entries are
+/// kept by value: ending a task allocates nothing here.
 struct History {
-    ring: Box<[Mutex<Option<Arc<TaskRecord>>>]>,
+    ring: Box<[Mutex<Option<Ended>>]>,
     cursor: AtomicU64,
-    persistent: Mutex<Vec<Arc<TaskRecord>>>,
+    persistent: Mutex<Vec<Ended>>,
 }
 
 impl History {
@@ -433,43 +739,29 @@ impl History {
         }
     }
 
-    fn push(&self, record: Arc<TaskRecord>) {
-        if record.persistent {
-            self.persistent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(record);
-            return;
+    /// Keeps `ended`; returns the entry it pushed out (or `ended` itself
+    /// with no room at all), for the caller to free outside its locks.
+    #[must_use = "dropped by the caller once it holds no lock"]
+    fn push(&self, ended: Ended) -> Option<Ended> {
+        if ended.info.persistent {
+            lock(&self.persistent).push(ended);
+            return None;
         }
         if self.ring.is_empty() {
-            return;
+            return Some(ended);
         }
         let slot = self.cursor.fetch_add(1, Ordering::Relaxed) as usize % self.ring.len();
-        let evicted = self.ring[slot]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(record);
-        // The oldest record is freed outside the slot lock.
-        drop(evicted);
+        lock(&self.ring[slot]).replace(ended)
     }
 
-    fn all(&self) -> Vec<Arc<TaskRecord>> {
-        let mut records: Vec<_> = self
-            .ring
-            .iter()
-            .filter_map(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect();
-        records.extend(
-            self.persistent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned(),
-        );
-        records
-    }
-
-    fn find(&self, id: TaskId) -> Option<Arc<TaskRecord>> {
-        self.all().into_iter().find(|record| record.id == id)
+    fn for_each(&self, visit: &mut dyn FnMut(&Ended)) {
+        for slot in self.ring.iter() {
+            if let Some(ended) = &*lock(slot) {
+                visit(ended);
+            }
+        }
+        for ended in lock(&self.persistent).iter() {
+            visit(ended);
+        }
     }
 }

@@ -3,19 +3,15 @@
 use std::{
     fmt,
     future::Future,
-    panic::{AssertUnwindSafe, Location},
+    panic::Location,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use futures_channel::oneshot;
-use futures_lite::FutureExt as _;
 
-use crate::{
-    Executor, TaskId, TaskIntrospect, TaskOptions, TaskRegistry,
-    task::{Cancelled, panic_message},
-};
+use crate::{Executor, TaskId, TaskIntrospect, TaskOptions, TaskRegistry};
 
 /// A runtime's [`Executor`] together with the [`TaskRegistry`] that records
 /// what it spawns.
@@ -88,7 +84,7 @@ impl Spawner {
     pub fn task(&self) -> TaskBuilder<'_> {
         TaskBuilder {
             spawner: self,
-            options: TaskOptions::new(),
+            spec: TaskSpec::new(),
         }
     }
 
@@ -99,18 +95,11 @@ impl Spawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = self.registry.instrument(future, options);
+        let task = self.registry.instrument(future, options).catch_panics();
         let id = task.id();
         let (sender, receiver) = oneshot::channel();
         self.executor.spawn(Box::pin(async move {
-            let outcome = match AssertUnwindSafe(task).catch_unwind().await {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Cancelled(id))) => Err(JoinError::Cancelled(id)),
-                Err(payload) => Err(JoinError::Panicked {
-                    id,
-                    message: panic_message(&*payload),
-                }),
-            };
+            let outcome = task.await;
             // The joiner may be gone (detached task); that is fine.
             let _ = sender.send(outcome);
         }));
@@ -137,22 +126,11 @@ impl Spawner {
 #[must_use = "a TaskBuilder does nothing until .spawn() is called"]
 pub struct TaskBuilder<'a> {
     spawner: &'a Spawner,
-    options: TaskOptions,
+    spec: TaskSpec,
 }
 
 impl TaskBuilder<'_> {
-    /// Names the task.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options = self.options.name(name);
-        self
-    }
-
-    /// Keeps the task's record after it ends regardless of the history
-    /// bound; see [`TaskOptions::persistent`].
-    pub fn persistent(mut self, persistent: bool) -> Self {
-        self.options = self.options.persistent(persistent);
-        self
-    }
+    crate::task_builder_methods!(spec);
 
     /// Spawns the task.
     #[track_caller]
@@ -161,9 +139,170 @@ impl TaskBuilder<'_> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let options = self.options.location(Location::caller());
-        self.spawner.spawn_with(future, options)
+        let (options, registry) = self.spec.into_parts(Location::caller());
+        match registry {
+            None => self.spawner.spawn_with(future, options),
+            Some(registry) => Spawner {
+                executor: Arc::clone(&self.spawner.executor),
+                registry,
+            }
+            .spawn_with(future, options),
+        }
     }
+}
+
+/// The runtime-independent half of every task builder — name, persistence,
+/// registry, parent — so that the builders of [`Spawner`] and of each
+/// adapter (`monitor_tokio::task()`, `monitor_smol::task()`,
+/// `monitor_async_std::task()`) share one implementation and add only their
+/// runtime's spawn.
+///
+/// An adapter's builder holds a `TaskSpec`, gets the option methods from
+/// [`task_builder_methods!`](crate::task_builder_methods), and in its
+/// `#[track_caller]` spawn calls [`TaskSpec::instrument`].
+///
+/// ```
+/// use monitor_core::{TaskIntrospect, TaskRegistry, TaskSpec};
+///
+/// let registry = TaskRegistry::new();
+/// let task = TaskSpec::new()
+///     .name("flusher")
+///     .registry(registry.clone())
+///     .instrument(async { 7 });
+/// assert_eq!(registry.task(task.id()).unwrap().name.as_deref(), Some("flusher"));
+/// assert_eq!(futures_lite::future::block_on(task), Ok(7));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TaskSpec {
+    options: TaskOptions,
+    registry: Option<Arc<TaskRegistry>>,
+}
+
+impl TaskSpec {
+    /// An unnamed, non-persistent task in the global registry (or the one
+    /// the builder defaults to), whose parent is the tracked task spawning
+    /// it.
+    #[inline]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the task; the console's `ps` shows and filters on it.
+    #[inline]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options = self.options.name(name);
+        self
+    }
+
+    /// Keeps the task's record in the terminated history however many tasks
+    /// end after it; see [`TaskOptions::persistent`].
+    #[inline]
+    pub fn persistent(mut self, persistent: bool) -> Self {
+        self.options = self.options.persistent(persistent);
+        self
+    }
+
+    /// Records the task in `registry` instead of the default one.
+    #[inline]
+    pub fn registry(mut self, registry: Arc<TaskRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Records `parent` as the task's parent instead of the tracked task
+    /// being polled on the spawning thread; see [`TaskOptions::parent`].
+    #[inline]
+    pub fn parent(mut self, parent: Option<crate::TaskId>) -> Self {
+        self.options = self.options.parent(parent);
+        self
+    }
+
+    /// The name given with [`name`](Self::name), for runtimes that name
+    /// their own tasks too (async-std).
+    #[inline]
+    pub fn task_name(&self) -> Option<&str> {
+        self.options.name.as_deref()
+    }
+
+    /// The options, with `location` as the spawn location, and the registry
+    /// if one was given.
+    #[inline]
+    pub fn into_parts(
+        self,
+        location: &'static Location<'static>,
+    ) -> (TaskOptions, Option<Arc<TaskRegistry>>) {
+        (self.options.location(location), self.registry)
+    }
+
+    /// Wraps `future` for the registry given, or the global one
+    /// ([`TaskRegistry::global`]), with the caller's location as the spawn
+    /// location (call it from a `#[track_caller]` spawn function).
+    #[track_caller]
+    pub fn instrument<F: Future>(self, future: F) -> crate::Instrumented<F> {
+        let (options, registry) = self.into_parts(Location::caller());
+        match registry {
+            Some(registry) => registry.instrument(future, options),
+            None => TaskRegistry::global().instrument(future, options),
+        }
+    }
+}
+
+/// Defines the option methods of a task builder (`name`, `persistent`,
+/// `registry`, `parent`) on a struct with a [`TaskSpec`] field, forwarding
+/// to it: one implementation for the builders of every adapter.
+///
+/// ```
+/// use monitor_core::{TaskSpec, task_builder_methods};
+///
+/// /// A builder for some runtime.
+/// #[derive(Debug, Default)]
+/// pub struct MyTaskBuilder {
+///     spec: TaskSpec,
+///     // ... where to spawn ...
+/// }
+///
+/// impl MyTaskBuilder {
+///     task_builder_methods!(spec);
+/// }
+///
+/// let builder = MyTaskBuilder::default().name("worker").persistent(true);
+/// assert_eq!(builder.spec.task_name(), Some("worker"));
+/// ```
+#[macro_export]
+macro_rules! task_builder_methods {
+    ($spec:ident) => {
+        /// Names the task; the console's `ps` shows and filters on it.
+        #[inline]
+        pub fn name(mut self, name: impl ::std::convert::Into<::std::string::String>) -> Self {
+            self.$spec = self.$spec.name(name);
+            self
+        }
+
+        /// Keeps the task's record in the terminated history however many
+        /// tasks end after it; see
+        /// [`TaskOptions::persistent`]($crate::TaskOptions::persistent).
+        #[inline]
+        pub fn persistent(mut self, persistent: bool) -> Self {
+            self.$spec = self.$spec.persistent(persistent);
+            self
+        }
+
+        /// Records the task in `registry` instead of the default one (the
+        /// global registry, or the spawner's).
+        #[inline]
+        pub fn registry(mut self, registry: ::std::sync::Arc<$crate::TaskRegistry>) -> Self {
+            self.$spec = self.$spec.registry(registry);
+            self
+        }
+
+        /// Records `parent` as the task's parent instead of the tracked
+        /// task being polled on the spawning thread.
+        #[inline]
+        pub fn parent(mut self, parent: ::std::option::Option<$crate::TaskId>) -> Self {
+            self.$spec = self.$spec.parent(parent);
+            self
+        }
+    };
 }
 
 /// Why a tracked task produced no value.
@@ -229,11 +368,12 @@ impl<T> JoinHandle<T> {
         let _ = self.registry.cancel(self.id);
     }
 
-    /// `true` once the task has ended and its outcome is ready.
+    /// `true` once the task has ended: its future has been dropped and its
+    /// outcome is decided (awaiting the handle then waits at most for the
+    /// few instructions that hand the outcome over). One lookup in the
+    /// registry's live map, whatever the number of tasks.
     pub fn is_finished(&self) -> bool {
-        self.registry
-            .task(self.id)
-            .is_none_or(|task| task.state.is_terminal())
+        !self.registry.is_live(self.id)
     }
 }
 

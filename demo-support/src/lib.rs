@@ -2,8 +2,10 @@
 //! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
 //! command-line options, the console namespace they expose, and the
 //! scripted `--tour` that connects to the demo's own monitor like a user
-//! would, and the blocking [`client::ConsoleClient`] the tour, the
-//! benchmarks and tests drive a console with. The applications themselves
+//! would, the blocking [`client::ConsoleClient`] the tour, the benchmarks
+//! and tests drive a console with, and the report archiver, a
+//! runtime-agnostic task whose marked functions give `where` a real await
+//! stack. The applications themselves
 //! are written per runtime.
 #![deny(missing_docs)]
 
@@ -20,8 +22,48 @@ use std::{
 };
 
 use client::ConsoleClient;
-use monitor_core::dispatch::Arg;
+use monitor_core::{dispatch::Arg, framed};
 use monitor_server::{Monitor, MonitorBuilder, MonitorError, console::Namespace};
+
+/// The reporter's end of the report channel.
+#[derive(Debug, Clone)]
+pub struct ReportSender(async_channel::Sender<u64>);
+
+/// The archiver's end of the report channel.
+#[derive(Debug)]
+pub struct ReportReceiver(async_channel::Receiver<u64>);
+
+/// A channel from the demo's reporter task to its report archiver.
+pub fn report_channel() -> (ReportSender, ReportReceiver) {
+    let (sender, receiver) = async_channel::bounded(16);
+    (ReportSender(sender), ReportReceiver(receiver))
+}
+
+impl ReportSender {
+    /// Hands a report to the archiver; drops it if the archiver is 16
+    /// reports behind (a demo must not grow without bound).
+    pub fn send(&self, report: u64) {
+        let _ = self.0.try_send(report);
+    }
+}
+
+/// The report archiver's body: keeps every report the reporter sends until
+/// the reporter goes away. Marked with `#[frame]`, as is the call it spends
+/// its life in, so `where` on the archiver shows a three-frame await stack
+/// on every runtime.
+#[monitor_core::frame]
+pub async fn archive_reports(reports: ReportReceiver) -> u64 {
+    let mut archived = 0;
+    while let Some(report) = next_report(&reports).await {
+        archived += report.min(1);
+    }
+    archived
+}
+
+#[monitor_core::frame]
+async fn next_report(reports: &ReportReceiver) -> Option<u64> {
+    framed("reports.recv()", reports.0.recv()).await.ok()
+}
 
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]
@@ -29,13 +71,25 @@ pub struct Options {
     /// The monitor's port (`--port N`); unset, it comes from `MONITOR_PORT`
     /// or is 50101 (the tour uses any free port unless one is given).
     pub port: Option<u16>,
+    /// The web UI's port (`--http-port N`); unset, it comes from
+    /// `MONITOR_HTTP_PORT` or follows the monitor's port (+2: 50103; any
+    /// free port when the monitor's is 0).
+    pub http_port: Option<u16>,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
+    /// `--tokio-console [ADDR]`: also serve tokio-console's API, at `ADDR`
+    /// or the default (`TOKIO_CONSOLE_BIND`, else 127.0.0.1:6669). Only
+    /// accepted when the demo is built with the `tokio-console` feature;
+    /// always `None` otherwise.
+    pub tokio_console: Option<Option<SocketAddr>>,
 }
 
-const USAGE: &str = "usage: demo [--port N] [--tour]\n\
-    --port N  the monitor's TCP port (default $MONITOR_PORT, else 50101; 0 = any free port)\n\
-    --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit";
+const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour] [--tokio-console [ADDR]]\n\
+    --port N       the monitor's TCP port (default $MONITOR_PORT, else 50101; 0 = any free port)\n\
+    --http-port N  the web UI's port (default $MONITOR_HTTP_PORT, else the monitor's + 2; 0 = any free port)\n\
+    --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit\n\
+    --tokio-console [ADDR]  also serve tokio-console (default 127.0.0.1:6669; needs the\n\
+    \x20         tokio-console feature: cargo run --example demo --features tokio-console)";
 
 impl Options {
     /// Reads the options from the command line; prints usage and exits on
@@ -61,11 +115,34 @@ impl Options {
     /// A message naming the bad argument and what is accepted.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, String> {
         let mut port = None;
+        let mut http_port = None;
         let mut tour = false;
-        let mut args = args.into_iter();
+        let mut tokio_console = None;
+        let mut args = args.into_iter().peekable();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--tour" => tour = true,
+                "--tokio-console" if cfg!(feature = "tokio-console") => {
+                    let addr = args.next_if(|next| !next.starts_with("--"));
+                    tokio_console = Some(
+                        addr.map(|addr| {
+                            addr.parse::<SocketAddr>().map_err(|_| {
+                                format!(
+                                    "invalid --tokio-console address {addr:?} (expected \
+                                     IP:PORT such as 127.0.0.1:6669)"
+                                )
+                            })
+                        })
+                        .transpose()?,
+                    );
+                }
+                "--tokio-console" => {
+                    return Err(
+                        "--tokio-console needs the demo built with the tokio-console \
+                                feature: add --features tokio-console to cargo run"
+                            .into(),
+                    );
+                }
                 "--port" => {
                     let value = args
                         .next()
@@ -74,23 +151,46 @@ impl Options {
                         format!("invalid port {value:?} (expected a number from 0 to 65535)")
                     })?);
                 }
+                "--http-port" => {
+                    let value = args
+                        .next()
+                        .ok_or("--http-port needs a value, e.g. --http-port 50103")?;
+                    http_port = Some(value.parse::<u16>().map_err(|_| {
+                        format!("invalid HTTP port {value:?} (expected a number from 0 to 65535)")
+                    })?);
+                }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        Ok(Some(Self { port, tour }))
+        Ok(Some(Self {
+            port,
+            http_port,
+            tour,
+            tokio_console,
+        }))
     }
 
-    /// Applies the options to the demo's monitor: `--port` wins over the
-    /// environment (`MONITOR_PORT`, …), which the builder reads itself; the
-    /// tour must work even when 50101 is taken, so without either it uses
-    /// any free port.
+    /// Applies the options to the demo's monitor: `--port` and
+    /// `--http-port` win over the environment (`MONITOR_PORT`, …), which the
+    /// builder reads itself; the tour must work even when 50101 is taken,
+    /// so without either it uses any free port (and the web UI follows).
+    /// `--tokio-console` turns the bridge on.
     pub fn configure(&self, builder: MonitorBuilder) -> MonitorBuilder {
-        match self.port {
+        let builder = match self.port {
             Some(port) => builder.port(port),
             None if self.tour && std::env::var_os("MONITOR_PORT").is_none() => builder.port(0),
             None => builder,
+        };
+        let builder = match self.http_port {
+            Some(port) => builder.http_port(port),
+            None => builder,
+        };
+        #[cfg(feature = "tokio-console")]
+        if let Some(addr) = self.tokio_console {
+            return builder.tokio_console(addr);
         }
+        builder
     }
 }
 
@@ -202,6 +302,13 @@ pub fn serve(
     if let Some(addr) = monitor.console_addr() {
         println!("Console: nc {} {}", addr.ip(), addr.port());
     }
+    #[cfg(feature = "tokio-console")]
+    if let Some(addr) = monitor.tokio_console_addr() {
+        println!("tokio-console: tokio-console http://{addr}");
+    }
+    if let Some(addr) = monitor.http_addr() {
+        println!("Web UI: http://{addr}/   (JSON: /api/tasks, Prometheus: /metrics)");
+    }
     println!("Echo server: nc {} {}", echo.ip(), echo.port());
 
     if options.tour {
@@ -289,14 +396,48 @@ mod tests {
     #[test]
     fn options_parse_and_explain_mistakes() {
         let o = parse(&[]).unwrap().unwrap();
-        assert_eq!((o.port, o.tour), (None, false));
+        assert_eq!((o.port, o.http_port, o.tour), (None, None, false));
         let o = parse(&["--tour"]).unwrap().unwrap();
         assert_eq!((o.port, o.tour), (None, true));
+        let o = parse(&["--http-port", "8080"]).unwrap().unwrap();
+        assert_eq!((o.port, o.http_port), (None, Some(8080)));
+        assert!(
+            parse(&["--http-port", "web"])
+                .unwrap_err()
+                .contains("HTTP port")
+        );
         let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
         assert_eq!(o.port, Some(9000));
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--port"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--port", "x"]).unwrap_err().contains("0 to 65535"));
         assert!(parse(&["--verbose"]).unwrap_err().contains("--verbose"));
+    }
+
+    #[cfg(feature = "tokio-console")]
+    #[test]
+    fn tokio_console_takes_an_optional_address() {
+        assert_eq!(parse(&[]).unwrap().unwrap().tokio_console, None);
+        let o = parse(&["--tokio-console", "--tour"]).unwrap().unwrap();
+        assert_eq!((o.tokio_console, o.tour), (Some(None), true));
+        let o = parse(&["--tokio-console", "127.0.0.1:7000"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.tokio_console,
+            Some(Some("127.0.0.1:7000".parse().unwrap()))
+        );
+        let err = parse(&["--tokio-console", "nowhere"]).unwrap_err();
+        assert!(
+            err.contains("\"nowhere\"") && err.contains("IP:PORT"),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "tokio-console"))]
+    #[test]
+    fn tokio_console_without_the_feature_says_how_to_get_it() {
+        let err = parse(&["--tokio-console"]).unwrap_err();
+        assert!(err.contains("--features tokio-console"), "{err}");
     }
 }

@@ -9,12 +9,14 @@
 
 use std::{
     io,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use futures_io::AsyncRead;
 use futures_lite::FutureExt as _;
 
+use crate::pace::Pace;
 use crate::session::Writer;
 use crate::transport::telnet::{Event, LineReader};
 
@@ -37,11 +39,75 @@ pub(crate) const AUTH_WINDOW: Duration = Duration::from_secs(30);
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// The token and how failures are slowed down.
-#[derive(Clone)]
 pub(crate) struct Auth {
     pub(crate) token: String,
-    /// The delay after the first failure; it doubles after each one.
+    /// The delay after a session's first failure; it doubles after each one.
     pub(crate) delay: Duration,
+    /// Guesses over network listeners (TCP, custom transports).
+    network: GuessBudget,
+    /// Guesses over owner-only listeners (Unix sockets): a budget of their
+    /// own, so a network attacker spending theirs cannot make the owner
+    /// wait.
+    local: GuessBudget,
+}
+
+impl Auth {
+    pub(crate) fn new(token: String, delay: Duration) -> Self {
+        Self {
+            token,
+            delay,
+            network: GuessBudget::new(delay),
+            local: GuessBudget::new(delay),
+        }
+    }
+}
+
+/// How many token guesses may be checked, over all the connections of one
+/// kind of listener together: one per `auth_delay` (one a second by
+/// default) after a burst of [`MAX_ATTEMPTS`].
+///
+/// A per-session delay alone does not bound guessing: an attacker opens
+/// many connections, sends one guess on each and learns from the absence
+/// of an instant welcome that it was wrong. So every line a session offers
+/// as its token waits for this budget before it is compared, whatever
+/// connection it came on; a session keeps its place while it waits, and
+/// one that leaves before its turn has tested nothing.
+struct GuessBudget {
+    /// Waiting sessions take their turns in order (the lock is fair), so a
+    /// flood of guesses delays the owner's by at most one per waiting
+    /// session rather than for ever.
+    turn: async_lock::Mutex<()>,
+    pace: Mutex<Pace>,
+}
+
+impl GuessBudget {
+    fn new(delay: Duration) -> Self {
+        Self {
+            turn: async_lock::Mutex::new(()),
+            pace: Mutex::new(Pace::per_interval(delay, u64::from(MAX_ATTEMPTS))),
+        }
+    }
+
+    /// Waits for this session's turn and for the budget to allow one more
+    /// guess, and spends it.
+    async fn admit(&self) {
+        let _turn = self.turn.lock().await;
+        loop {
+            let wait = lock(&self.pace).wait(Instant::now());
+            if wait.is_zero() {
+                break;
+            }
+            async_io::Timer::after(wait).await;
+        }
+        lock(&self.pace).charge(1, Instant::now());
+    }
+}
+
+/// The budget's state stays consistent whatever panicked while it was
+/// held (only arithmetic runs under it), so a poisoned lock is used as is.
+fn lock(pace: &Mutex<Pace>) -> std::sync::MutexGuard<'_, Pace> {
+    pace.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a token was refused by the builder.
@@ -131,9 +197,11 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
     reader: &mut LineReader<R>,
     out: &mut Writer,
     auth: &Auth,
+    local: bool,
     peer: &str,
     idle_timeout: Duration,
 ) -> Outcome {
+    let budget = if local { &auth.local } else { &auth.network };
     let deadline = Instant::now() + AUTH_WINDOW.min(idle_timeout);
     if out.text(CHALLENGE).await.is_err() {
         return Outcome::Denied;
@@ -148,9 +216,9 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
                 Err(io::ErrorKind::TimedOut.into())
             })
             .await;
-        let granted = match event {
-            Ok(Event::Line(line)) => accepts(&line, &auth.token),
-            Ok(Event::TooLong { .. } | Event::InvalidUtf8) => false,
+        let line = match event {
+            Ok(Event::Line(line)) => Some(line),
+            Ok(Event::TooLong { .. } | Event::InvalidUtf8) => None,
             // Negotiation and Ctrl-C get no answer before authentication.
             Ok(Event::Reply(_) | Event::Interrupt | Event::WindowSize { .. }) => continue,
             Ok(Event::Eof) => return Outcome::Denied,
@@ -161,6 +229,22 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
                 return Outcome::Denied;
             }
         };
+        // Every attempt, even one that cannot match, waits for the budget:
+        // the answer must not tell a well-formed guess from a malformed one.
+        let admitted = async {
+            budget.admit().await;
+            true
+        }
+        .or(async {
+            async_io::Timer::at(deadline).await;
+            false
+        })
+        .await;
+        if !admitted {
+            eprintln!("monitor: {peer} did not authenticate in time; disconnecting");
+            return Outcome::Denied;
+        }
+        let granted = line.is_some_and(|line| accepts(&line, &auth.token));
         if granted {
             eprintln!("monitor: {peer} authenticated");
             return Outcome::Granted;

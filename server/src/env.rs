@@ -9,17 +9,18 @@
 //! | `MONITOR_UNIX` | also serve a Unix socket there (mode 0600) | a path |
 //! | `MONITOR_TOKEN` | require `auth TOKEN` from every session | printable text, no spaces |
 //! | `MONITOR_CONSOLE_PORT` | the console's own port | 0–65535; default: `MONITOR_PORT` + 1 |
-//! | `MONITOR_HTTP_PORT` | the HTTP listener's port (reserved for it) | 0–65535; unset = off |
-//! | `TOKIO_CONSOLE_BIND` | the tokio-console listener (reserved for it) | `HOST:PORT`; unset = off |
+//! | `MONITOR_HTTP_PORT` | the web UI's port (feature `http`) | 0–65535; default: `MONITOR_PORT` + 2 |
+//! | `TOKIO_CONSOLE_BIND` | the tokio-console bridge, once turned on | `HOST:PORT`; default 127.0.0.1:6669 |
 //!
 //! # Sharing a host
 //!
 //! The rule that lets several monitored processes run side by side: the
 //! main listener is the only one with a fixed default port; the console's
 //! port follows it (`MONITOR_PORT` + 1, or any free port when
-//! `MONITOR_PORT=0`), and every other listener is off unless its variable
-//! (or builder method) asks for it. So give each process its own
-//! `MONITOR_PORT`, two apart (`50101`, `50103`, …), or `0` for any free one.
+//! `MONITOR_PORT=0`), and so does the web UI's (+ 2); the tokio-console
+//! bridge is off unless asked for. So give each process its own
+//! `MONITOR_PORT`, at least three apart (`50101`, `50111`, …), or `0` for
+//! any free one.
 //!
 //! # Precedence
 //!

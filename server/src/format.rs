@@ -1,5 +1,7 @@
 //! Human-readable formatting shared by the console's commands.
 
+use std::{borrow::Cow, fmt::Write as _};
+
 /// Formats a duration the way the console prints ages and poll times:
 /// `850ns`, `12.3µs`, `4.5ms`, `1.250s`, `02:05.300` (minutes), `3h04m`,
 /// `2d03h`.
@@ -21,9 +23,70 @@ pub(crate) fn duration_ns(ns: u64) -> String {
     }
 }
 
+/// A free-form field that must stay on one line — a task or thread name, a
+/// spawn location, a panic message — as a text reply shows it: line breaks,
+/// tabs and every other control character, and Unicode's line and paragraph
+/// separators, are written as escapes (`\n`, `\r`, `\t`, `\xNN`,
+/// `\u{2028}`).
+///
+/// These fields hold text the application's users may have chosen (a task
+/// named after a request, a panic message quoting one). A raw line break in
+/// one would start a line of the attacker's choosing in the reply: a fake
+/// row, a fake answer, a fake `monitor >>>` prompt. Every text reply passes
+/// such fields through here, table cells included; `--json` output escapes
+/// them itself.
+pub(crate) fn single_line(text: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut clean = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => clean.push_str("\\n"),
+            '\r' => clean.push_str("\\r"),
+            '\t' => clean.push_str("\\t"),
+            // Every other control character is below U+00A0: two digits do.
+            c if c.is_control() => {
+                let _ = write!(clean, "\\x{:02x}", u32::from(c));
+            }
+            c if escaped(c) => {
+                let _ = write!(clean, "\\u{{{:04x}}}", u32::from(c));
+            }
+            c => clean.push(c),
+        }
+    }
+    Cow::Owned(clean)
+}
+
+/// Busy time for a table or page. The default clock ticks every
+/// millisecond, so below that the honest answer is "under a millisecond",
+/// not `0ns`.
+pub(crate) fn busy(ns: u64) -> String {
+    if ns < 1_000_000 {
+        "<1ms".to_owned()
+    } else {
+        duration_ns(ns)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration_ns;
+    use std::borrow::Cow;
+
+    use super::{duration_ns, single_line};
+
+    #[test]
+    fn single_line_fields_show_line_breaks_and_controls_escaped() {
+        assert_eq!(single_line("plain name ✓"), "plain name ✓");
+        assert!(matches!(single_line("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            single_line("a\nmonitor >>> b\r\n\tc"),
+            "a\\nmonitor >>> b\\r\\n\\tc"
+        );
+        assert_eq!(single_line("x\x1b[2J\u{85}"), "x\\x1b[2J\\x85");
+        assert_eq!(single_line("p\u{2028}q\u{2029}"), "p\\u{2028}q\\u{2029}");
+    }
 
     #[test]
     fn durations_read_naturally_at_every_scale() {

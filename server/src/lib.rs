@@ -35,12 +35,18 @@ pub mod console;
 pub mod env;
 mod error;
 mod format;
+#[cfg(feature = "http")]
+pub mod http;
 mod monitor;
+mod pace;
 mod session;
+#[cfg(feature = "tokio-console")]
+pub mod tokio_console;
 pub mod transport;
 
 pub use error::MonitorError;
 pub use monitor::{
-    CONSOLE_PORT, DEFAULT_AUTH_DELAY, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE, DEFAULT_MAX_SESSIONS,
-    DEFAULT_WRITE_TIMEOUT, MONITOR_HOST, MONITOR_PORT, Monitor, MonitorBuilder, start_monitor,
+    CONSOLE_PORT, DEFAULT_AUTH_DELAY, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINE_RATE, DEFAULT_MAX_LINE,
+    DEFAULT_MAX_SESSIONS, DEFAULT_OUTPUT_RATE, DEFAULT_WRITE_TIMEOUT, MONITOR_HOST, MONITOR_PORT,
+    Monitor, MonitorBuilder, start_monitor,
 };

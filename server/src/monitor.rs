@@ -19,9 +19,11 @@
 
 use std::{
     fmt,
+    future::Future,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -61,7 +63,9 @@ pub const MONITOR_PORT: u16 = 50101;
 /// the console's port follows the monitor's (see [`crate::env`]).
 pub const CONSOLE_PORT: u16 = MONITOR_PORT + 1;
 
-/// Sessions served at once by default; one more is refused politely.
+/// Sessions served at once by default, per listener (the TCP port, the
+/// Unix socket, the console port… each have this many places); one more is
+/// refused.
 pub const DEFAULT_MAX_SESSIONS: usize = 16;
 /// The longest line a client may send by default, in bytes.
 pub const DEFAULT_MAX_LINE: usize = 4096;
@@ -70,9 +74,23 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a write to a client may stall by default before the client is
 /// considered gone (it stopped reading and its buffers are full).
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bytes a session may be sent per second by default, after a burst of
+/// as many: enough for `ps` over tens of thousands of tasks every second,
+/// while one client's appetite cannot take the monitor's loop or network.
+pub const DEFAULT_OUTPUT_RATE: u64 = 4 << 20;
+/// Lines a session may have served per second by default, after a burst of
+/// as many: far more than anyone types or a script needs, far less than a
+/// client pipelining lines could ask for.
+pub const DEFAULT_LINE_RATE: u64 = 200;
 /// How long a session waits after its first failed authentication attempt
 /// by default; the wait doubles after each further failure.
 pub const DEFAULT_AUTH_DELAY: Duration = Duration::from_secs(1);
+
+/// How many commands may run on threads of their own at once (timed-out
+/// ones still running included), per dispatcher: synchronous custom
+/// commands, `where` (whose task dump may wait on the application's
+/// runtime) and the console's `ls`/`get`/`set`.
+pub(crate) const COMMAND_THREADS: usize = 16;
 
 /// Installs user hooks into the dispatcher once it is built.
 type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
@@ -117,7 +135,18 @@ pub struct MonitorBuilder {
     auth_delay: Duration,
     /// Settings from the environment; `None`: read the process's at start.
     env: Option<MonitorEnv>,
+    /// `Some(None)`: serve tokio-console's API at the default address.
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<Option<SocketAddr>>,
+    #[cfg(feature = "http")]
+    http: crate::http::HttpOptions,
 }
+
+/// A service other than the console that runs on the monitor's loop (the
+/// HTTP listener): built on the monitor thread from what every session
+/// shares, and dropped when the monitor closes.
+pub(crate) type LocalService =
+    Box<dyn FnOnce(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 
 /// Per-session limits, shared by the server's sessions.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +155,10 @@ pub(crate) struct Limits {
     pub(crate) max_line: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    /// Bytes per second sent to one session (and the burst).
+    pub(crate) output_rate: u64,
+    /// Lines per second served to one session (and the burst).
+    pub(crate) line_rate: u64,
 }
 
 impl fmt::Debug for MonitorBuilder {
@@ -179,9 +212,15 @@ impl MonitorBuilder {
                 max_line: DEFAULT_MAX_LINE,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
+                output_rate: DEFAULT_OUTPUT_RATE,
+                line_rate: DEFAULT_LINE_RATE,
             },
             auth_token: None,
             auth_delay: DEFAULT_AUTH_DELAY,
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
+            #[cfg(feature = "http")]
+            http: crate::http::HttpOptions::default(),
             env: None,
         }
     }
@@ -192,6 +231,53 @@ impl MonitorBuilder {
     /// environment altogether.
     pub fn env(mut self, env: MonitorEnv) -> Self {
         self.env = Some(env);
+        self
+    }
+
+    /// The HTTP listener's port (web UI, JSON API, `/metrics`): default
+    /// [`HTTP_PORT`](crate::http::HTTP_PORT) (50103), or any free port when
+    /// the monitor's [`port`](Self::port) is 0; 0 picks any free port (see
+    /// [`Monitor::http_addr`]). It listens on the monitor's
+    /// [`host`](Self::host), under the same loopback rules and token. The
+    /// listener is on by default when TCP is; after
+    /// [`no_tcp`](Self::no_tcp), giving a port here turns it on.
+    #[cfg(feature = "http")]
+    pub fn http_port(mut self, port: u16) -> Self {
+        self.http.port = Some(port);
+        self
+    }
+
+    /// Turns the HTTP listener off.
+    #[cfg(feature = "http")]
+    pub fn no_http(mut self) -> Self {
+        self.http.disabled = true;
+        self
+    }
+
+    /// Also accepts `name` (optionally `name:port`) in the Host header of
+    /// HTTP requests, for a monitor reached through a DNS name or a proxy.
+    /// Without it only the bound address (and `localhost` on loopback) is
+    /// accepted, which is what stops DNS-rebinding attacks.
+    #[cfg(feature = "http")]
+    pub fn http_host_name(mut self, name: impl Into<String>) -> Self {
+        self.http.host_names.push(name.into());
+        self
+    }
+
+    /// HTTP connections served at once (default
+    /// [`DEFAULT_HTTP_MAX_CONNECTIONS`](crate::http::DEFAULT_HTTP_MAX_CONNECTIONS));
+    /// one more is answered with 503.
+    #[cfg(feature = "http")]
+    pub fn http_max_connections(mut self, max: usize) -> Self {
+        self.http.max_connections = Some(max);
+        self
+    }
+
+    /// Adds a page (and metrics) of another crate to the web UI, served at
+    /// `/x/{slug}`: see [`WebExtension`](crate::http::WebExtension).
+    #[cfg(feature = "http")]
+    pub fn http_extension(mut self, extension: impl crate::http::WebExtension) -> Self {
+        self.http.extensions.push(Arc::new(extension));
         self
     }
 
@@ -315,6 +401,14 @@ impl MonitorBuilder {
     }
 
     /// Adds a custom command next to the built-in ones.
+    ///
+    /// A synchronous command ([`Command::run`]) runs on a thread of its own
+    /// with a clone of the session's [`MonitorContext`], under the
+    /// [`command_timeout`](Self::command_timeout): one that blocks is
+    /// answered `timed out` and left to finish on its thread, and neither
+    /// the other sessions nor [`Monitor::close`] wait for it. At most 16
+    /// such threads exist at once; mark a cheap command
+    /// [`Command::local`] to run it on the monitor's thread instead.
     pub fn command(mut self, command: Command<MonitorContext>) -> Self {
         self.commands.push(command);
         self
@@ -329,8 +423,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// How long an asynchronous command may run before it is cancelled and
-    /// the console says so (default 5 s).
+    /// How long a command may run before the console says it timed out
+    /// (default 5 s): an asynchronous one is then cancelled, a synchronous
+    /// one is left to finish on its thread.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = Some(timeout);
         self
@@ -365,7 +460,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Sessions served at once (default 16).
+    /// Sessions served at once on each listener (default 16). Each listener
+    /// has its own places, so a flood on the TCP port leaves the Unix
+    /// socket and the console port theirs.
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.limits.max_sessions = max;
         self
@@ -388,6 +485,48 @@ impl MonitorBuilder {
     /// the session is closed (default 10 s).
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// The most bytes a session is sent per second, after a burst of as
+    /// many (default 4 MiB). A reply goes out whole; the next one waits
+    /// until the session's budget has caught up, so a few bytes in (a
+    /// heavy command and empty lines repeating it) cannot ask for an
+    /// unbounded amount of output per second.
+    pub fn max_output_rate(mut self, bytes_per_second: u64) -> Self {
+        self.limits.output_rate = bytes_per_second;
+        self
+    }
+
+    /// The most lines a session has served per second, after a burst of as
+    /// many (default 200). A client pipelining lines waits for its turn;
+    /// the other sessions are served meanwhile.
+    pub fn max_line_rate(mut self, lines_per_second: u64) -> Self {
+        self.limits.line_rate = lines_per_second;
+        self
+    }
+
+    /// Also serves tokio-console's gRPC API, so the stock `tokio-console`
+    /// client shows this application's tasks, whatever its runtime (feature
+    /// `tokio-console`). `None` listens on `TOKIO_CONSOLE_BIND` when set,
+    /// else on 127.0.0.1:6669, as console-subscriber does; port 0 picks any
+    /// free port (see [`Monitor::tokio_console_addr`]). A non-loopback
+    /// address needs [`allow_remote`](Self::allow_remote): the protocol has
+    /// no authentication, and it shows every task's name and spawn site.
+    ///
+    /// What the client shows and which of its fields are real:
+    /// [`tokio_console`](crate::tokio_console).
+    ///
+    /// ```no_run
+    /// # let registry = monitor_core::TaskRegistry::new();
+    /// let monitor = monitor_server::MonitorBuilder::new(registry)
+    ///     .tokio_console(None) // then: tokio-console http://127.0.0.1:6669
+    ///     .start()?;
+    /// # Ok::<(), monitor_server::MonitorError>(())
+    /// ```
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console(mut self, addr: impl Into<Option<SocketAddr>>) -> Self {
+        self.tokio_console = Some(addr.into());
         self
     }
 
@@ -470,11 +609,48 @@ impl MonitorBuilder {
                     .into(),
             ));
         }
-        if transports.is_empty() {
+        #[cfg_attr(not(feature = "http"), allow(unused_mut))]
+        let mut services: Vec<LocalService> = Vec::new();
+        #[cfg(feature = "http")]
+        let http_addr = match std::mem::take(&mut self.http).bind(
+            self.tcp,
+            host,
+            port,
+            self.auth_token.clone(),
+            self.auth_delay,
+            self.limits.write_timeout,
+        )? {
+            Some((addr, service)) => {
+                services.push(service);
+                Some(addr)
+            }
+            None => None,
+        };
+        if transports.is_empty() && services.is_empty() {
             return Err(MonitorError::Config(
                 "nothing to listen on: TCP is off and no Unix socket or transport was given".into(),
             ));
         }
+
+        #[cfg(feature = "tokio-console")]
+        let tokio_console = match self.tokio_console {
+            Some(addr) => {
+                let addr = crate::tokio_console::resolve_addr(addr)?;
+                if !addr.ip().is_loopback() && !self.allow_remote {
+                    return Err(MonitorError::Config(format!(
+                        "refusing to serve tokio-console on non-loopback address {addr}: its \
+                         protocol has no authentication and shows every task; use \
+                         127.0.0.1:6669 (the default), or call .allow_remote(true) if the \
+                         network is trusted"
+                    )));
+                }
+                Some(crate::tokio_console::Bridge::start(
+                    Arc::clone(&self.introspect),
+                    addr,
+                )?)
+            }
+            None => None,
+        };
 
         let shared = Arc::new(Shared {
             introspect: self.introspect,
@@ -482,23 +658,26 @@ impl MonitorBuilder {
             console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
-            auth: self.auth_token.map(|token| auth::Auth {
-                token,
-                delay: self.auth_delay,
-            }),
+            auth: self
+                .auth_token
+                .map(|token| auth::Auth::new(token, self.auth_delay)),
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
             .name("monitor".into())
-            .spawn(move || serve(shared, transports, stopped))
+            .spawn(move || serve(shared, transports, services, stopped))
             .map_err(MonitorError::Thread)?;
         Ok(Monitor {
             tcp_addr,
             unix_path,
             console_addr,
             console_unix_path,
+            #[cfg(feature = "http")]
+            http_addr,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console,
         })
     }
 
@@ -526,6 +705,12 @@ impl MonitorBuilder {
             self.auth_token = Some(token);
         }
         self.console_port = self.console_port.or(env.console_port);
+        #[cfg(feature = "http")]
+        if self.http.port.is_none() {
+            self.http.port = env.http_port;
+        }
+        // TOKIO_CONSOLE_BIND is read where the bridge binds (only when it was
+        // asked for), as console-subscriber reads it.
         Ok(())
     }
 
@@ -534,7 +719,12 @@ impl MonitorBuilder {
         // `is_loopback` is false for IPv4-mapped addresses such as
         // ::ffff:127.0.0.1, which then need a token too: erring on the side
         // of asking is the safe way round.
-        if self.tcp && !host.is_loopback() {
+        #[cfg(feature = "http")]
+        let http = self.http.enabled(self.tcp);
+        #[cfg(not(feature = "http"))]
+        let http = false;
+        // The HTTP listener binds the same host: the same rules apply.
+        if (self.tcp || http) && !host.is_loopback() {
             if !self.allow_remote {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {}: the console can cancel \
@@ -571,6 +761,13 @@ impl MonitorBuilder {
                 limits.max_line
             )));
         }
+        if limits.output_rate < 1024 || limits.line_rate == 0 {
+            return Err(MonitorError::Config(format!(
+                "max_output_rate must be at least 1024 bytes a second (not {}) and max_line_rate \
+                 at least one line a second (not {})",
+                limits.output_rate, limits.line_rate
+            )));
+        }
         if limits.idle_timeout.is_zero() || limits.write_timeout.is_zero() {
             return Err(MonitorError::Config(
                 "idle and write timeouts must be longer than zero".into(),
@@ -587,6 +784,10 @@ impl MonitorBuilder {
     fn build_dispatcher(&mut self) -> Result<Dispatcher<MonitorContext>, MonitorError> {
         let config = |err: &dyn fmt::Display| MonitorError::Config(err.to_string());
         let mut dispatcher = Dispatcher::new();
+        // Nothing that may wait on the application runs on the monitor's
+        // one loop: a synchronous command that blocks would stop every
+        // session, and `close`, until it returned.
+        dispatcher.run_sync_on_threads(COMMAND_THREADS);
         for command in commands::builtin() {
             dispatcher.register(command).map_err(|e| config(&e))?;
         }
@@ -659,6 +860,9 @@ pub(crate) struct Shared {
     /// The console, when the application exposed a namespace.
     pub(crate) console: Option<ConsoleService>,
     pub(crate) limits: Limits,
+    /// Console connections open on every listener together (those being
+    /// refused included), for the HTTP API and metrics; each listener
+    /// counts its own places.
     pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
     pub(crate) auth: Option<auth::Auth>,
@@ -677,6 +881,22 @@ pub(crate) enum Service {
     Monitor,
     /// The namespace console (`ls`, `get`, `set`, `call`).
     Console,
+}
+
+/// One listener as the server sees it: which console it serves, and its own
+/// `max_sessions` places.
+///
+/// Places are counted per listener, not per monitor, so that a flood of
+/// network connections (idle, slowloris-style, or guessing the token)
+/// fills the TCP port's places only: the owner can still come in through
+/// the 0600 Unix socket, and the console port stays open to the operator.
+pub(crate) struct Listener {
+    pub(crate) service: Service,
+    /// Whether only the process's own user can connect (see
+    /// [`Transport::is_local`]): such listeners also have a token-guess
+    /// budget of their own.
+    pub(crate) local: bool,
+    sessions: AtomicUsize,
 }
 
 /// Binds a Unix socket for `service` when a path is given.
@@ -727,8 +947,12 @@ pub struct Monitor {
     unix_path: Option<PathBuf>,
     console_addr: Option<SocketAddr>,
     console_unix_path: Option<PathBuf>,
+    #[cfg(feature = "http")]
+    http_addr: Option<SocketAddr>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    #[cfg(feature = "tokio-console")]
+    tokio_console: Option<crate::tokio_console::Bridge>,
 }
 
 impl fmt::Debug for Monitor {
@@ -739,7 +963,7 @@ impl fmt::Debug for Monitor {
             .field("console_addr", &self.console_addr)
             .field("console_unix_path", &self.console_unix_path)
             .field("closed", &self.is_closed())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -754,6 +978,10 @@ impl Monitor {
             console_unix_path: None,
             stop: None,
             thread: None,
+            #[cfg(feature = "http")]
+            http_addr: None,
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
         }
     }
 
@@ -778,6 +1006,21 @@ impl Monitor {
         self.console_unix_path.as_deref()
     }
 
+    /// The address tokio-console clients connect to, when
+    /// [`MonitorBuilder::tokio_console`] was asked for (with the real port
+    /// when port 0 was).
+    #[cfg(feature = "tokio-console")]
+    pub fn tokio_console_addr(&self) -> Option<SocketAddr> {
+        self.tokio_console.as_ref().map(|bridge| bridge.addr())
+    }
+
+    /// The HTTP listener's address (web UI at `http://{addr}/`), with the
+    /// real port when port 0 was asked for; `None` when HTTP is off.
+    #[cfg(feature = "http")]
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// `true` once [`close`](Monitor::close) has run, and for a monitor the
     /// environment switched off (`MONITOR=off`).
     pub fn is_closed(&self) -> bool {
@@ -787,6 +1030,10 @@ impl Monitor {
     /// Stops accepting, closes every open session, joins the monitor thread
     /// and releases the port and socket file. Safe to call more than once.
     pub fn close(&mut self) {
+        #[cfg(feature = "tokio-console")]
+        if let Some(mut bridge) = self.tokio_console.take() {
+            bridge.close();
+        }
         // Dropping the sender wakes the server loop, which then returns.
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
@@ -813,10 +1060,11 @@ impl Drop for Monitor {
 fn serve(
     shared: Arc<Shared>,
     transports: Vec<(Arc<dyn Transport>, Service)>,
+    services: Vec<LocalService>,
     stopped: async_channel::Receiver<()>,
 ) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        serve_sessions(shared, transports, stopped);
+        serve_sessions(shared, transports, services, stopped);
     }));
     if let Err(payload) = outcome {
         eprintln!(
@@ -830,13 +1078,31 @@ fn serve(
 fn serve_sessions(
     shared: Arc<Shared>,
     transports: Vec<(Arc<dyn Transport>, Service)>,
+    services: Vec<LocalService>,
     stopped: async_channel::Receiver<()>,
 ) {
     let executor = LocalExecutor::new();
-    let (connections, accepted) = async_channel::bounded::<(Connection, Service)>(1);
+    for service in services {
+        let running = service(Arc::clone(&shared));
+        executor
+            .spawn(session::contained(
+                running,
+                stopped.clone(),
+                "the HTTP listener".to_owned(),
+            ))
+            .detach();
+    }
+    let (connections, accepted) = async_channel::bounded::<(Connection, Arc<Listener>)>(1);
     for (transport, service) in transports {
         let who = format!("the listener on {}", describe(&*transport));
-        let accepting = accept_loop(transport, service, connections.clone());
+        let local =
+            std::panic::catch_unwind(AssertUnwindSafe(|| transport.is_local())).unwrap_or(false);
+        let listener = Arc::new(Listener {
+            service,
+            local,
+            sessions: AtomicUsize::new(0),
+        });
+        let accepting = accept_loop(transport, listener, connections.clone());
         executor
             .spawn(session::contained(accepting, stopped.clone(), who))
             .detach();
@@ -851,7 +1117,7 @@ fn serve_sessions(
                     None
                 })
                 .await;
-            let (connection, service) = match next {
+            let (connection, listener) = match next {
                 Some(Some(accepted)) => accepted,
                 // Every transport is done (a memory transport whose
                 // connectors are gone, one that failed for good): no new
@@ -862,8 +1128,9 @@ fn serve_sessions(
                 }
                 None => break,
             };
-            let previous = shared.sessions.fetch_add(1, Ordering::AcqRel);
-            let slot = SessionSlot(Arc::clone(&shared));
+            shared.sessions.fetch_add(1, Ordering::AcqRel);
+            let previous = listener.sessions.fetch_add(1, Ordering::AcqRel);
+            let slot = SessionSlot(Arc::clone(&shared), listener);
             let stop = stopped.clone();
             if previous >= shared.limits.max_sessions {
                 executor
@@ -871,7 +1138,7 @@ fn serve_sessions(
                     .detach();
             } else {
                 executor
-                    .spawn(session::run(connection, service, slot, stop))
+                    .spawn(session::run(connection, slot, stop))
                     .detach();
             }
         }
@@ -900,8 +1167,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 async fn accept_loop(
     transport: Arc<dyn Transport>,
-    service: Service,
-    connections: async_channel::Sender<(Connection, Service)>,
+    listener: Arc<Listener>,
+    connections: async_channel::Sender<(Connection, Arc<Listener>)>,
 ) {
     loop {
         // A custom transport is foreign code running on the monitor's
@@ -912,7 +1179,11 @@ async fn accept_loop(
             .await;
         match accepted {
             Ok(Ok(connection)) => {
-                if connections.send((connection, service)).await.is_err() {
+                if connections
+                    .send((connection, Arc::clone(&listener)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -943,11 +1214,13 @@ fn describe(transport: &dyn Transport) -> String {
         .unwrap_or_else(|_| "(a custom transport)".to_owned())
 }
 
-/// Holds one of the `max_sessions` places; gives it back when dropped.
-pub(crate) struct SessionSlot(pub(crate) Arc<Shared>);
+/// Holds one of a listener's `max_sessions` places; gives it back when
+/// dropped.
+pub(crate) struct SessionSlot(pub(crate) Arc<Shared>, pub(crate) Arc<Listener>);
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
+        self.1.sessions.fetch_sub(1, Ordering::AcqRel);
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -972,8 +1245,12 @@ mod tests {
             unix_path: None,
             console_addr: None,
             console_unix_path: None,
+            #[cfg(feature = "http")]
+            http_addr: None,
             stop: Some(stop),
             thread: Some(thread),
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
         };
         thread::sleep(Duration::from_millis(50));
         let started = std::time::Instant::now();

@@ -1,6 +1,13 @@
 //! One console session: bytes in, lines to the dispatcher, replies out.
 
-use std::{borrow::Cow, fmt::Write as _, io, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    fmt::Write as _,
+    io,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_lite::{AsyncWriteExt, FutureExt as _, io::WriteHalf};
 
@@ -15,34 +22,44 @@ use crate::{
     commands::MonitorContext,
     console::ConsoleContext,
     monitor::{Service, SessionSlot},
+    pace::Pace,
     transport::telnet::{Event, LineReader, encode_output},
 };
 
 /// Answers a client over the session limit and hangs up.
 pub(super) async fn refuse(connection: Connection, slot: SessionSlot, stop: Stop) {
-    let limit = slot.0.limits.max_sessions;
+    let message = refusal(&slot.0);
     let timeout = slot.0.limits.write_timeout;
     let peer = connection.peer.clone();
     let answer = async move {
         let mut stream = connection.stream;
-        let message =
-            format!("The monitor is serving its limit of {limit} sessions; try again later.\n");
         let _ = write_timed(&mut stream, &encode_output(&message), timeout).await;
         let _ = stream.close().await;
     };
     contained(answer, stop, format!("session {peer}")).await;
 }
 
+/// What a client over the session limit is told.
+///
+/// With a token, a client that has not authenticated learns nothing but
+/// the challenge; a refusal that named the service and its limit would tell
+/// a scanner what is listening, so it is neutral. Without a token there is
+/// nothing to hide and the operator learns why.
+fn refusal(shared: &crate::monitor::Shared) -> String {
+    if shared.auth.is_some() {
+        "Busy; try again later.\n".to_owned()
+    } else {
+        let limit = shared.limits.max_sessions;
+        let plural = if limit == 1 { "" } else { "s" };
+        format!("The monitor is serving its limit of {limit} session{plural}; try again later.\n")
+    }
+}
+
 /// Serves one console session until the client leaves, idles out or stops
 /// reading. A panic inside the session ends only this session.
-pub(super) async fn run(connection: Connection, service: Service, slot: SessionSlot, stop: Stop) {
+pub(super) async fn run(connection: Connection, slot: SessionSlot, stop: Stop) {
     let peer = connection.peer.clone();
-    contained(
-        serve(connection, service, &slot),
-        stop,
-        format!("session {peer}"),
-    )
-    .await;
+    contained(serve(connection, &slot), stop, format!("session {peer}")).await;
 }
 
 /// The monitor is closing: resolves when [`Monitor::close`](super::Monitor::close)
@@ -128,6 +145,8 @@ struct Conversation {
     /// ends it instead of returning to the monitor.
     console_only: bool,
     framing: Framing,
+    /// When an empty line last repeated a command.
+    last_repeat: Option<Instant>,
 }
 
 impl Conversation {
@@ -150,6 +169,9 @@ impl Conversation {
     async fn handle(&mut self, line: &str, shared: &crate::monitor::Shared) -> Answer {
         if let Some(control) = line.trim_start().strip_prefix('.') {
             return self.control(control);
+        }
+        if line.trim().is_empty() && !self.may_repeat() {
+            return Answer::ok(String::new());
         }
         let (reply, stream, json, command) = match &mut self.console {
             Some(console) => {
@@ -189,6 +211,24 @@ impl Conversation {
             answer.text.push_str(&intro);
         }
         answer
+    }
+
+    /// Whether an empty line may repeat the last command now: at most once
+    /// per [`REPEAT_INTERVAL`].
+    ///
+    /// An empty line repeats the last command (Python's `cmd` does so), so
+    /// without a bound `ps` and fifty empty lines, 53 bytes in, would ask
+    /// for fifty tables. A person pressing Enter to refresh a listing is
+    /// served; faster empty lines get the prompt back and nothing else.
+    fn may_repeat(&mut self) -> bool {
+        let now = Instant::now();
+        let allowed = self
+            .last_repeat
+            .is_none_or(|last| now.duration_since(last) >= REPEAT_INTERVAL);
+        if allowed {
+            self.last_repeat = Some(now);
+        }
+        allowed
     }
 
     /// Session controls: lines starting with `.` never reach a command.
@@ -249,20 +289,23 @@ const MIN_WIDTH: usize = 20;
 /// The widest session width accepted.
 const MAX_WIDTH: usize = 1000;
 
-async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
+async fn serve(connection: Connection, slot: &SessionSlot) {
     let shared = &slot.0;
+    let listener = &slot.1;
     let limits = shared.limits;
     let (reader, writer) = futures_lite::io::split(connection.stream);
     let mut reader = LineReader::new(reader, limits.max_line);
     let mut out = Writer {
         inner: writer,
         timeout: limits.write_timeout,
+        output: Pace::new(limits.output_rate, limits.output_rate),
     };
     if let Some(auth) = &shared.auth {
         let outcome = auth::authenticate(
             &mut reader,
             &mut out,
             auth,
+            listener.local,
             &connection.peer,
             limits.idle_timeout,
         )
@@ -280,8 +323,9 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     let mut talk = Conversation {
         monitor: Session::new(Arc::clone(&shared.dispatcher), context),
         console: None,
-        console_only: service == Service::Console,
+        console_only: listener.service == Service::Console,
         framing: Framing::Text,
+        last_repeat: None,
     };
 
     let intro = if talk.console_only {
@@ -292,7 +336,9 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
     if out.text(&intro).await.is_err() || out.text(talk.prompt()).await.is_err() {
         return;
     }
+    let mut lines = Pace::new(limits.line_rate, limits.line_rate);
     loop {
+        end_turn(&mut lines).await;
         let event = reader.next_event().or(idle(limits.idle_timeout)).await;
         let mut answer = match event {
             Ok(Event::Line(line)) => talk.handle(&line, shared).await,
@@ -340,6 +386,27 @@ async fn serve(connection: Connection, service: Service, slot: &SessionSlot) {
             let _ = out.inner.close().await;
             return;
         }
+    }
+}
+
+/// How often an empty line may repeat the last command; see
+/// `Conversation::may_repeat`.
+const REPEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Ends a session's turn before it reads its next line: every line (or
+/// telnet reply) it was served is charged to its line rate, and the loop
+/// goes to the other sessions.
+///
+/// Without this a client that pipelines lines never lets the session's
+/// future return `Pending` (its lines are already buffered, its replies
+/// fit in the socket), and the monitor's one loop serves nobody else.
+async fn end_turn(lines: &mut Pace) {
+    let now = Instant::now();
+    lines.charge(1, now);
+    if lines.wait(now).is_zero() {
+        futures_lite::future::yield_now().await;
+    } else {
+        lines.ready().await;
     }
 }
 
@@ -466,6 +533,10 @@ async fn idle(timeout: Duration) -> io::Result<Event> {
 pub(super) struct Writer {
     inner: WriteHalf<Box<dyn Stream>>,
     timeout: Duration,
+    /// The session's output rate: a write waits until the ones before it
+    /// are paid off, so the bytes one client can ask for per second are
+    /// bounded however cheap its requests are.
+    output: Pace,
 }
 
 impl Writer {
@@ -477,7 +548,11 @@ impl Writer {
     }
 
     async fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        write_timed(&mut self.inner, bytes, self.timeout).await
+        self.output.ready().await;
+        write_timed(&mut self.inner, bytes, self.timeout).await?;
+        let sent = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        self.output.charge(sent, Instant::now());
+        Ok(())
     }
 }
 

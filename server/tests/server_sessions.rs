@@ -127,6 +127,11 @@ fn intro_prompt_and_every_builtin_over_memory() {
 
     assert!(c.cmd("signal NOPE").contains("unknown signal"));
     assert!(c.cmd("signal term").contains("--confirm"));
+    // USR1 and USR2 end the process unless it handles them: confirmed too.
+    for name in ["USR1", "SIGUSR2"] {
+        let refused = c.cmd(&format!("signal {name}"));
+        assert!(refused.contains("--confirm"), "{name}: {refused}");
+    }
     assert!(c.cmd("signal SIGCHLD").contains("Sent SIGCHLD"));
 
     assert!(c.cmd("pz").contains("Did you mean \"ps\""));

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p monitor-async-std --example demo            # then: nc 127.0.0.1 50101
 //! cargo run -p monitor-async-std --example demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-async-std --example demo --features tokio-console -- --tokio-console
+//!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
 use std::time::Duration;
@@ -12,7 +14,7 @@ use async_std::{
     net::TcpListener,
     task::sleep,
 };
-use demo_support::{AppState, Options};
+use demo_support::{AppState, Options, archive_reports, report_channel};
 
 fn main() {
     let options = Options::from_args();
@@ -68,22 +70,30 @@ async fn start_app(state: &AppState) -> std::net::SocketAddr {
     let _ = monitor_async_std::task()
         .name("reporter")
         .persistent(true)
-        .spawn(async move {
-            // A long-lived child: `where` on it shows the reporter as parent.
-            let _ = monitor_async_std::task()
-                .name("report-archiver")
-                .spawn(std::future::pending::<()>());
-            loop {
-                sleep(Duration::from_millis(300)).await;
-                // Short-lived children fill the terminated history.
-                let _ = monitor_async_std::task()
-                    .name("report-writer")
-                    .spawn(sleep(Duration::from_millis(20)));
-            }
-        });
+        .spawn(report_every(Duration::from_millis(300)));
 
     let _ = monitor_async_std::task()
         .name("waits-forever (cancel me)")
         .spawn(std::future::pending::<()>());
     echo
+}
+
+/// The reporter: sends a report to its archiver every `period`.
+/// `#[frame]` puts it on the reporter's await stack in `where`.
+#[monitor_async_std::frame]
+async fn report_every(period: Duration) {
+    let (reports, archive) = report_channel();
+    // A long-lived child: `where` on it shows the reporter as parent, and
+    // the archiver's own marked calls as its await stack.
+    let _ = monitor_async_std::task()
+        .name("report-archiver")
+        .spawn(archive_reports(archive));
+    for report in 1.. {
+        sleep(period).await;
+        reports.send(report);
+        // Short-lived children fill the terminated history.
+        let _ = monitor_async_std::task()
+            .name("report-writer")
+            .spawn(sleep(Duration::from_millis(20)));
+    }
 }

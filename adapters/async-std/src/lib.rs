@@ -35,6 +35,25 @@
 //! monitor cancel, `Err(JoinError::Panicked)` when the task panicked (async-std
 //! would resume the panic in the awaiting task instead). Dropping it detaches
 //! the task, as with async-std.
+//!
+//! ## Await stacks on `where`
+//!
+//! Mark async functions with [`#[frame]`](macro@frame) (or wrap any future
+//! with [`framed`]) and `where TASK_ID` shows the marked calls a task is
+//! awaiting, innermost last, with their locations:
+//!
+//! ```
+//! #[monitor_async_std::frame]
+//! async fn fetch_report(id: u64) -> u64 {
+//!     id * 2
+//! }
+//!
+//! # async_std::task::block_on(async {
+//! assert_eq!(fetch_report(21).await, 42);
+//! # });
+//! ```
+//!
+//! Unmarked code pays nothing; see `monitor_core::Framed` for the cost.
 #![deny(missing_docs)]
 
 mod executor;
@@ -44,6 +63,8 @@ mod spawn;
 pub use executor::AsyncStdExecutor;
 pub use monitor::{monitor_builder, start_monitor};
 pub use monitor_core::JoinError;
+/// Re-exported from `monitor-core`: await-stack frames for `where`.
+pub use monitor_core::{Framed, frame, framed};
 pub use spawn::{JoinHandle, TaskBuilder, spawn, task};
 
 // What an application names, re-exported so that this crate is its only

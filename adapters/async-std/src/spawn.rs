@@ -4,17 +4,14 @@ use std::{
     fmt,
     future::Future,
     io,
-    panic::{AssertUnwindSafe, Location},
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
-use futures_lite::FutureExt as _;
-use monitor_core::{Cancelled, JoinError, TaskId, TaskOptions, TaskRegistry};
+use monitor_core::{JoinError, TaskId, TaskSpec};
 
 /// Spawns a tracked task on async-std's runtime, recorded in the global
-/// registry ([`TaskRegistry::global`]).
+/// registry ([`TaskRegistry::global`](monitor_core::TaskRegistry::global)).
 ///
 /// Like [`async_std::task::spawn`], but the returned [`JoinHandle`]
 /// resolves to `Result<T, JoinError>` so that a cancel from the monitor
@@ -67,12 +64,13 @@ pub fn task() -> TaskBuilder {
 }
 
 /// Configures one tracked task before spawning it; made by [`task`].
+///
+/// The name is given to async-std's task as well
+/// (`async_std::task::current().name()`).
 #[derive(Debug, Clone, Default)]
 #[must_use = "a TaskBuilder does nothing until .spawn() is called"]
 pub struct TaskBuilder {
-    options: TaskOptions,
-    name: Option<String>,
-    registry: Option<Arc<TaskRegistry>>,
+    spec: TaskSpec,
 }
 
 impl TaskBuilder {
@@ -81,27 +79,7 @@ impl TaskBuilder {
         Self::default()
     }
 
-    /// Names the task, for the console's `ps` and for async-std
-    /// (`async_std::task::current().name()`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.options = self.options.name(name.clone());
-        self.name = Some(name);
-        self
-    }
-
-    /// Keeps the task's record in the terminated history however many tasks
-    /// end after it; see [`TaskOptions::persistent`].
-    pub fn persistent(mut self, persistent: bool) -> Self {
-        self.options = self.options.persistent(persistent);
-        self
-    }
-
-    /// Records the task in `registry` instead of the global one.
-    pub fn registry(mut self, registry: Arc<TaskRegistry>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
+    monitor_core::task_builder_methods!(spec);
 
     /// Spawns the task.
     ///
@@ -115,42 +93,21 @@ impl TaskBuilder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let registry = self
-            .registry
-            .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
-        let task = registry.instrument(future, self.options.location(Location::caller()));
-        let id = task.id();
         let mut builder = async_std::task::Builder::new();
-        if let Some(name) = self.name {
-            builder = builder.name(name);
+        if let Some(name) = self.spec.task_name() {
+            builder = builder.name(name.to_owned());
         }
+        // The wrapper resolves to `Result<T, JoinError>` itself, panics
+        // included (async-std would otherwise lose the panic with its
+        // worker), so it is spawned without a layer of the adapter's own.
+        let task = self.spec.instrument(future).catch_panics();
+        let id = task.id();
         // No runtime canceller: async-std cannot abort a task from outside
         // without its JoinHandle. A cancel sets the wrapper's flag and wakes
-        // the task, whose next poll drops the future and resolves here to
-        // `Err(Cancelled)`.
-        let inner = builder.spawn(async move {
-            // Catch the panic the wrapper has recorded and resumed, so the
-            // awaiting code gets a `JoinError` rather than a second panic.
-            match AssertUnwindSafe(task).catch_unwind().await {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Cancelled(id))) => Err(JoinError::Cancelled(id)),
-                Err(payload) => Err(JoinError::Panicked {
-                    id,
-                    message: panic_message(&*payload),
-                }),
-            }
-        })?;
+        // the task, whose next poll drops the future and resolves to
+        // `Err(JoinError::Cancelled)`.
+        let inner = builder.spawn(task)?;
         Ok(JoinHandle { inner, id })
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
     }
 }
 

@@ -3,11 +3,13 @@
 //! ```text
 //! cargo run -p monitor-smol --example demo            # then: nc 127.0.0.1 50101
 //! cargo run -p monitor-smol --example demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-smol --example demo --features tokio-console -- --tokio-console
+//!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
 use std::time::Duration;
 
-use demo_support::{AppState, Options};
+use demo_support::{AppState, Options, archive_reports, report_channel};
 use smol::{
     Timer,
     io::{AsyncReadExt, AsyncWriteExt},
@@ -73,21 +75,7 @@ async fn start_app(state: &AppState) -> std::net::SocketAddr {
     monitor_smol::task()
         .name("reporter")
         .persistent(true)
-        .spawn(async move {
-            // A long-lived child: `where` on it shows the reporter as parent.
-            monitor_smol::task()
-                .name("report-archiver")
-                .spawn(std::future::pending::<()>())
-                .detach();
-            loop {
-                Timer::after(Duration::from_millis(300)).await;
-                // Short-lived children fill the terminated history.
-                monitor_smol::task()
-                    .name("report-writer")
-                    .spawn(Timer::after(Duration::from_millis(20)))
-                    .detach();
-            }
-        })
+        .spawn(report_every(Duration::from_millis(300)))
         .detach();
 
     monitor_smol::task()
@@ -95,4 +83,26 @@ async fn start_app(state: &AppState) -> std::net::SocketAddr {
         .spawn(std::future::pending::<()>())
         .detach();
     echo
+}
+
+/// The reporter: sends a report to its archiver every `period`.
+/// `#[frame]` puts it on the reporter's await stack in `where`.
+#[monitor_smol::frame]
+async fn report_every(period: Duration) {
+    let (reports, archive) = report_channel();
+    // A long-lived child: `where` on it shows the reporter as parent, and
+    // the archiver's own marked calls as its await stack.
+    monitor_smol::task()
+        .name("report-archiver")
+        .spawn(archive_reports(archive))
+        .detach();
+    for report in 1.. {
+        Timer::after(period).await;
+        reports.send(report);
+        // Short-lived children fill the terminated history.
+        monitor_smol::task()
+            .name("report-writer")
+            .spawn(Timer::after(Duration::from_millis(20)))
+            .detach();
+    }
 }

@@ -31,6 +31,25 @@
 //!
 //! smol is also the recommended successor of async-std, which is no longer
 //! maintained upstream.
+//!
+//! ## Await stacks on `where`
+//!
+//! Mark async functions with [`#[frame]`](macro@frame) (or wrap any future
+//! with [`framed`]) and `where TASK_ID` shows the marked calls a task is
+//! awaiting, innermost last, with their locations:
+//!
+//! ```
+//! #[monitor_smol::frame]
+//! async fn fetch_report(id: u64) -> u64 {
+//!     id * 2
+//! }
+//!
+//! # smol::block_on(async {
+//! assert_eq!(fetch_report(21).await, 42);
+//! # });
+//! ```
+//!
+//! Unmarked code pays nothing; see `monitor_core::Framed` for the cost.
 #![deny(missing_docs)]
 
 mod executor;
@@ -40,6 +59,8 @@ mod task;
 
 pub use executor::{MonitoredExecutor, SmolExecutor};
 pub use monitor::{monitor_builder, monitor_builder_for, start_monitor};
+/// Re-exported from `monitor-core`: await-stack frames for `where`.
+pub use monitor_core::{Framed, frame, framed};
 pub use spawn::{TaskBuilder, spawn, task};
 pub use task::{FallibleTask, Task};
 

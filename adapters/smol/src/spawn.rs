@@ -1,8 +1,8 @@
 //! Tracked spawning on smol's global executor or a given one.
 
-use std::{future::Future, panic::Location, sync::Arc};
+use std::{future::Future, sync::Arc};
 
-use monitor_core::{TaskOptions, TaskRegistry};
+use monitor_core::{TaskOptions, TaskRegistry, TaskSpec};
 
 use crate::Task;
 
@@ -50,8 +50,7 @@ pub fn task() -> TaskBuilder<'static> {
 #[derive(Debug, Clone, Default)]
 #[must_use = "a TaskBuilder does nothing until .spawn() is called"]
 pub struct TaskBuilder<'e> {
-    options: TaskOptions,
-    registry: Option<Arc<TaskRegistry>>,
+    spec: TaskSpec,
     executor: Option<&'e async_executor::Executor<'static>>,
 }
 
@@ -63,30 +62,12 @@ impl TaskBuilder<'static> {
 }
 
 impl<'e> TaskBuilder<'e> {
-    /// Names the task; the console's `ps` shows and filters on it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options = self.options.name(name);
-        self
-    }
-
-    /// Keeps the task's record in the terminated history however many tasks
-    /// end after it; see [`TaskOptions::persistent`].
-    pub fn persistent(mut self, persistent: bool) -> Self {
-        self.options = self.options.persistent(persistent);
-        self
-    }
-
-    /// Records the task in `registry` instead of the global one.
-    pub fn registry(mut self, registry: Arc<TaskRegistry>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
+    monitor_core::task_builder_methods!(spec);
 
     /// Spawns on `executor` instead of smol's global executor.
     pub fn executor<'x>(self, executor: &'x async_executor::Executor<'static>) -> TaskBuilder<'x> {
         TaskBuilder {
-            options: self.options,
-            registry: self.registry,
+            spec: self.spec,
             executor: Some(executor),
         }
     }
@@ -97,17 +78,15 @@ impl<'e> TaskBuilder<'e> {
         self,
         future: impl Future<Output = T> + Send + 'static,
     ) -> Task<T> {
-        let registry = self
-            .registry
-            .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
-        let options = self.options.location(Location::caller());
+        // No runtime canceller is needed: a cancel sets the wrapper's flag
+        // and wakes the task, and the next poll drops the future and
+        // completes the task with `Err(Cancelled)`, which the `Task` handle
+        // reports.
+        let task = self.spec.instrument(future);
+        let id = task.id();
         match self.executor {
-            Some(executor) => spawn_instrumented(executor, &registry, future, options),
-            None => {
-                let task = registry.instrument(future, options);
-                let id = task.id();
-                Task::new(smol::spawn(task), id)
-            }
+            Some(executor) => Task::new(executor.spawn(task), id),
+            None => Task::new(smol::spawn(task), id),
         }
     }
 }

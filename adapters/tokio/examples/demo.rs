@@ -3,11 +3,13 @@
 //! ```text
 //! cargo run -p monitor-tokio --example demo            # then: nc 127.0.0.1 50101
 //! cargo run -p monitor-tokio --example demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-tokio --example demo --features tokio-console -- --tokio-console
+//!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
 use std::time::Duration;
 
-use demo_support::{AppState, Options};
+use demo_support::{AppState, Options, archive_reports, report_channel};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -76,22 +78,30 @@ async fn start_app(state: &AppState) -> std::net::SocketAddr {
     monitor_tokio::task()
         .name("reporter")
         .persistent(true)
-        .spawn(async move {
-            // A long-lived child: `where` on it shows the reporter as parent.
-            monitor_tokio::task()
-                .name("report-archiver")
-                .spawn(std::future::pending::<()>());
-            loop {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                // Short-lived children fill the terminated history.
-                monitor_tokio::task()
-                    .name("report-writer")
-                    .spawn(tokio::time::sleep(Duration::from_millis(20)));
-            }
-        });
+        .spawn(report_every(Duration::from_millis(300)));
 
     monitor_tokio::task()
         .name("waits-forever (cancel me)")
         .spawn(std::future::pending::<()>());
     echo
+}
+
+/// The reporter: sends a report to its archiver every `period`.
+/// `#[frame]` puts it on the reporter's await stack in `where`.
+#[monitor_tokio::frame]
+async fn report_every(period: Duration) {
+    let (reports, archive) = report_channel();
+    // A long-lived child: `where` on it shows the reporter as parent, and
+    // the archiver's own marked calls as its await stack.
+    monitor_tokio::task()
+        .name("report-archiver")
+        .spawn(archive_reports(archive));
+    for report in 1.. {
+        tokio::time::sleep(period).await;
+        reports.send(report);
+        // Short-lived children fill the terminated history.
+        monitor_tokio::task()
+            .name("report-writer")
+            .spawn(tokio::time::sleep(Duration::from_millis(20)));
+    }
 }

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use monitor_core::RegistryError;
 use monitor_core::{
-    CancelRequested, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot, UntrackedTasks,
+    CancelRequested, SiteTable, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot, UntrackedTasks,
 };
 use tokio::runtime::Handle;
 
@@ -123,9 +123,17 @@ impl TaskIntrospect for TokioIntrospect {
         (untracked > 0).then(|| UntrackedTasks::new(untracked, HOW_TO_SEE_UNTRACKED))
     }
 
+    fn sites(&self) -> Option<&SiteTable> {
+        Some(self.registry.sites())
+    }
+
     #[cfg(all(feature = "taskdump", tokio_unstable))]
     fn stack(&self, id: TaskId) -> Option<String> {
         dump::stack(&self.handle, id, self.dump_timeout)
+    }
+
+    fn stack_source(&self) -> &'static str {
+        "tokio task dump: tokio's own leaf futures"
     }
 
     #[cfg(not(all(feature = "taskdump", tokio_unstable)))]

@@ -79,6 +79,25 @@
 //!     CARGO_TARGET_DIR=target/unstable \
 //!     cargo test -p monitor-tokio --features hooks,taskdump
 //! ```
+//!
+//! ## Await stacks on `where`
+//!
+//! Mark async functions with [`#[frame]`](macro@frame) (or wrap any future
+//! with [`framed`]) and `where TASK_ID` shows the marked calls a task is
+//! awaiting, innermost last, with their locations:
+//!
+//! ```
+//! #[monitor_tokio::frame]
+//! async fn fetch_report(id: u64) -> u64 {
+//!     id * 2
+//! }
+//!
+//! # futures_lite::future::block_on(async {
+//! assert_eq!(fetch_report(21).await, 42);
+//! # });
+//! ```
+//!
+//! Unmarked code pays nothing; see `monitor_core::Framed` for the cost.
 #![deny(missing_docs)]
 
 #[cfg(all(feature = "hooks", not(tokio_unstable)))]
@@ -100,12 +119,16 @@ mod introspect;
 mod monitor;
 mod spawn;
 mod stats;
+#[cfg(feature = "http")]
+mod web;
 
 pub use executor::TokioExecutor;
 #[cfg(all(feature = "hooks", tokio_unstable))]
 pub use hooks::{RuntimeHooks, install_hooks};
 pub use introspect::{DEFAULT_DUMP_TIMEOUT, TokioIntrospect};
 pub use monitor::{monitor_builder, start_monitor, stats_command};
+/// Re-exported from `monitor-core`: await-stack frames for `where`.
+pub use monitor_core::{Framed, frame, framed};
 #[cfg(feature = "macros")]
 pub use monitor_tokio_macros::main;
 pub use spawn::{TaskBuilder, spawn, task};

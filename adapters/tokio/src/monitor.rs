@@ -15,7 +15,9 @@ use crate::{TokioExecutor, TokioIntrospect, runtime_stats};
 /// reads the process-wide [`TaskRegistry`] through [`TokioIntrospect`]
 /// (await stacks for `where` with the `taskdump` feature), runs
 /// asynchronous commands on the runtime through [`TokioExecutor`], and adds
-/// the `stats` command (tokio's runtime metrics). Everything else — port,
+/// the `stats` command (tokio's runtime metrics, also a web page at
+/// `/x/tokio` and `monitor_tokio_*` in `/metrics` with the `http` feature).
+/// Everything else — port,
 /// Unix socket, prompt, custom commands — is set on the returned builder.
 ///
 /// ```no_run
@@ -29,9 +31,12 @@ use crate::{TokioExecutor, TokioIntrospect, runtime_stats};
 /// ```
 pub fn monitor_builder(handle: Handle) -> MonitorBuilder {
     let registry = Arc::clone(TaskRegistry::global());
-    MonitorBuilder::new(Arc::new(TokioIntrospect::new(registry, handle.clone())))
-        .executor(Arc::new(TokioExecutor::from_handle(handle.clone())))
-        .command(stats_command(handle))
+    let builder = MonitorBuilder::new(Arc::new(TokioIntrospect::new(registry, handle.clone())))
+        .executor(Arc::new(TokioExecutor::from_handle(handle.clone())));
+    // The runtime's metrics also as a page and in /metrics.
+    #[cfg(feature = "http")]
+    let builder = builder.http_extension(crate::web::TokioWeb::new(handle.clone()));
+    builder.command(stats_command(handle))
 }
 
 /// Starts a monitor with every default (127.0.0.1:50101) for the tokio

@@ -1,16 +1,9 @@
 //! Tracked spawning that returns tokio's own `JoinHandle`.
 
-use std::{
-    future::Future,
-    panic::Location,
-    sync::{Arc, OnceLock},
-};
+use std::{future::Future, panic::Location, sync::Arc};
 
-use monitor_core::{Cancelled, TaskOptions, TaskRegistry};
-use tokio::{
-    runtime::Handle,
-    task::{AbortHandle, JoinHandle},
-};
+use monitor_core::{TaskRegistry, TaskSpec};
+use tokio::{runtime::Handle, task::JoinHandle};
 
 /// Spawns a tracked task on the current tokio runtime, recorded in the
 /// global registry ([`TaskRegistry::global`]).
@@ -75,8 +68,7 @@ pub fn task() -> TaskBuilder {
 #[derive(Debug, Clone, Default)]
 #[must_use = "a TaskBuilder does nothing until .spawn() is called"]
 pub struct TaskBuilder {
-    options: TaskOptions,
-    registry: Option<Arc<TaskRegistry>>,
+    spec: TaskSpec,
     handle: Option<Handle>,
 }
 
@@ -86,24 +78,7 @@ impl TaskBuilder {
         Self::default()
     }
 
-    /// Names the task; the console's `ps` shows and filters on it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options = self.options.name(name);
-        self
-    }
-
-    /// Keeps the task's record in the terminated history however many tasks
-    /// end after it; see [`TaskOptions::persistent`].
-    pub fn persistent(mut self, persistent: bool) -> Self {
-        self.options = self.options.persistent(persistent);
-        self
-    }
-
-    /// Records the task in `registry` instead of the global one.
-    pub fn registry(mut self, registry: Arc<TaskRegistry>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
+    monitor_core::task_builder_methods!(spec);
 
     /// Spawns on the runtime of `handle` instead of the current one, which
     /// also allows spawning from outside any runtime.
@@ -115,7 +90,7 @@ impl TaskBuilder {
     /// Spawns the task and returns tokio's own handle to it.
     ///
     /// A monitor `cancel` aborts the task through its
-    /// [`AbortHandle`], so the handle resolves to a `JoinError` with
+    /// [`AbortHandle`](tokio::task::AbortHandle), so the handle resolves to a `JoinError` with
     /// `is_cancelled() == true`; a panic resolves to one with
     /// `is_panic() == true`, after the registry recorded its message.
     ///
@@ -135,54 +110,33 @@ impl TaskBuilder {
             Some(handle) => handle,
             None => Handle::current(),
         };
-        let registry = self
-            .registry
-            .unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
-        let task = registry.instrument(future, self.options.location(Location::caller()));
-
-        // A monitor cancel sets the wrapper's flag and wakes the task; its
-        // next poll drops the user's future and resolves to
-        // `Err(Cancelled)`, and the task then aborts itself below, which is
-        // what makes the `JoinHandle` report `is_cancelled()`. The abort
-        // handle only exists once the task is spawned, so it reaches the
-        // task through a slot filled right after spawning. (No separate
-        // runtime canceller: it would cost an allocation and a lock per
-        // spawn for an outcome the flag already gives, one poll later.)
-        let abort: Arc<OnceLock<AbortHandle>> = Arc::default();
-        let own_slot = Arc::clone(&abort);
-        #[cfg(all(feature = "taskdump", tokio_unstable))]
-        let monitor_id = task.id();
+        let (options, registry) = self.spec.into_parts(Location::caller());
+        let registry = registry.unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
+        // The wrapper is spawned as it is: no future layer and no allocation
+        // of the adapter's own. A monitor cancel runs the abort handle
+        // installed below, so tokio drops the task and the `JoinHandle`
+        // reports `is_cancelled()`; the wrapper, if it sees the request
+        // first, drops the user's future and waits for that abort.
+        let task = registry.instrument(future, options).cancelled_by_runtime();
+        let id = task.id();
 
         // With the `hooks` feature, keeps the spawn hook from registering
         // this already-tracked task a second time.
         #[cfg(all(feature = "hooks", tokio_unstable))]
         let _tracked = TrackedSpawn::begin();
-        let join = runtime.spawn(async move {
-            // Lets `TokioIntrospect::stack` find this task in a task dump.
-            #[cfg(all(feature = "taskdump", tokio_unstable))]
-            let _mapping = crate::introspect::map_current_task(monitor_id);
-            match task.await {
-                Ok(output) => output,
-                Err(Cancelled(_)) => abort_self(&own_slot).await,
-            }
-        });
-        // Only fails if already set, and nothing else sets it.
-        let _ = abort.set(join.abort_handle());
+        // Lets `TokioIntrospect::stack` find this task in a task dump (only
+        // with that feature: it costs a layer).
+        #[cfg(all(feature = "taskdump", tokio_unstable))]
+        let task = async move {
+            let _mapping = crate::introspect::map_current_task(id);
+            task.await
+        };
+        let join = runtime.spawn(task);
+        // `AbortHandle` is one pointer: the registry keeps it inline. If a
+        // cancel came first, this aborts at once.
+        let abort = join.abort_handle();
+        registry.set_canceller(id, move || abort.abort());
         join
-    }
-}
-
-/// Ends the current task as aborted, which is the only way to resolve its
-/// `JoinHandle` without an output value.
-async fn abort_self<T>(slot: &OnceLock<AbortHandle>) -> T {
-    loop {
-        // Aborting a running task makes tokio cancel it as soon as this poll
-        // returns `Pending`. The slot is empty only in the short window
-        // before the spawning thread fills it; yielding lets it do so.
-        if let Some(handle) = slot.get() {
-            handle.abort();
-        }
-        tokio::task::yield_now().await;
     }
 }
 

@@ -84,6 +84,53 @@ fn where_shows_the_await_stack_of_a_tracked_task() {
     assert!(traced.contains("waits_for_the_database"), "{traced}");
 }
 
+#[monitor_tokio::frame]
+async fn marked_database_call() {
+    waits_for_the_database().await;
+}
+
+#[test]
+fn where_shows_frames_and_the_task_dump_each_labelled_with_its_source() {
+    let runtime = multi_thread();
+    let registry = TaskRegistry::new();
+    let introspect = TokioIntrospect::new(registry.clone(), runtime.handle().clone());
+    let _handle = monitor_tokio::task()
+        .name("marked")
+        .registry(registry.clone())
+        .handle(runtime.handle().clone())
+        .spawn(marked_database_call());
+    wait_until("the task is polled", || {
+        find(&registry, "marked").unwrap().polls > 0
+    });
+
+    let id = find(&registry, "marked").unwrap().id;
+    let trace = introspect.trace(id).unwrap();
+    let mut text = String::new();
+    trace.write_await_stacks(&mut text).unwrap();
+    let frames = text
+        .find(
+            "Await stack (from #[frame] marks, innermost last):\n  \
+             taskdump::marked_database_call at adapters/tokio/tests/taskdump.rs:",
+        )
+        .unwrap_or_else(|| panic!("no frames: {text}"));
+    let dump = text
+        .find("Await stack (from tokio task dump: tokio's own leaf futures):")
+        .unwrap_or_else(|| panic!("no task dump: {text}"));
+    assert!(frames < dump, "{text}");
+    let json = serde_json::to_value(&trace).unwrap();
+    assert_eq!(json["frames"][0]["name"], "taskdump::marked_database_call");
+    assert_eq!(
+        json["stack_source"],
+        "tokio task dump: tokio's own leaf futures"
+    );
+    assert!(
+        json["stack"]
+            .as_str()
+            .unwrap()
+            .contains("waits_for_a_reply")
+    );
+}
+
 #[test]
 fn where_gives_up_with_an_explanation_when_a_worker_is_blocked() {
     let runtime = multi_thread();

@@ -9,6 +9,8 @@
 
 mod cancel;
 mod console;
+mod diagnostics;
+mod frames;
 mod history;
 mod native;
 mod tasks;
@@ -16,6 +18,8 @@ mod tcp;
 
 pub use cancel::*;
 pub use console::*;
+pub use diagnostics::*;
+pub use frames::*;
 pub use history::*;
 pub use native::*;
 pub use tasks::*;

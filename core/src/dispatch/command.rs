@@ -95,12 +95,15 @@ impl<C> Command<C> {
         self
     }
 
-    /// Runs this asynchronous command's future on the console's own thread
-    /// even when the dispatcher has an executor.
+    /// Runs this command on the console's own thread: an asynchronous one's
+    /// future even when the dispatcher has an executor, a synchronous one
+    /// inline even when the dispatcher runs synchronous commands on threads
+    /// ([`Dispatcher::run_sync_on_threads`](super::Dispatcher::run_sync_on_threads)).
     ///
-    /// For commands that only wait on the monitor's own data (such as
-    /// `cancel` waiting for a task to stop) and must keep working when the
-    /// application's runtime is blocked. The timeout still applies.
+    /// For commands that only read or wait on the monitor's own data (such
+    /// as `ps`, or `cancel` waiting for a task to stop), that must keep
+    /// working when the application's runtime is blocked and never block
+    /// themselves. The timeout still applies to asynchronous ones.
     pub fn local(mut self) -> Self {
         self.local = true;
         self
@@ -110,8 +113,11 @@ impl<C> Command<C> {
     /// and writes its answer into the [`Output`]. The command is done when
     /// `f` returns.
     ///
-    /// Synchronous commands cannot be timed out, so they must not block;
-    /// anything that waits belongs in [`Command::run_async`].
+    /// A synchronous command cannot be interrupted. Unless the dispatcher
+    /// runs synchronous commands on threads
+    /// ([`Dispatcher::run_sync_on_threads`](super::Dispatcher::run_sync_on_threads),
+    /// as the monitor's server does), it must not block; anything that
+    /// waits is better written with [`Command::run_async`].
     pub fn run<F>(mut self, f: F) -> Self
     where
         F: Fn(&mut C, &Args, &mut Output<'_>) -> Result<(), CommandError> + Send + Sync + 'static,

@@ -4,7 +4,7 @@ use std::{
     borrow::Cow,
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::Arc,
+    sync::{Arc, atomic::AtomicUsize},
     time::Duration,
 };
 
@@ -47,6 +47,18 @@ pub struct Dispatcher<C> {
     timeout: Duration,
     prompt: String,
     intro: Template,
+    sync_threads: Option<SyncThreads<C>>,
+}
+
+/// How synchronous commands leave the console's thread; see
+/// [`Dispatcher::run_sync_on_threads`].
+pub(crate) struct SyncThreads<C> {
+    /// Makes the copy of the session's context the thread works on.
+    pub(crate) clone: fn(&C) -> C,
+    /// Commands running on a thread right now, timed out or not.
+    pub(crate) running: Arc<AtomicUsize>,
+    /// The most that may run at once.
+    pub(crate) max: usize,
 }
 
 impl<C: 'static> Default for Dispatcher<C> {
@@ -67,6 +79,7 @@ impl<C: 'static> Dispatcher<C> {
             timeout: DEFAULT_TIMEOUT,
             prompt: DEFAULT_PROMPT.to_owned(),
             intro: Template::new(DEFAULT_INTRO, INTRO_FIELDS).expect("the default intro is valid"),
+            sync_threads: None,
         };
         dispatcher
             .register(help_command())
@@ -144,10 +157,62 @@ impl<C: 'static> Dispatcher<C> {
         self
     }
 
-    /// How long an asynchronous command may run before it is cancelled,
-    /// unless it sets its own with [`Command::timeout`].
+    /// How long a command may run before the session stops waiting for it,
+    /// unless it sets its own with [`Command::timeout`]. An asynchronous
+    /// command is then cancelled; a synchronous one run on a thread (see
+    /// [`run_sync_on_threads`](Self::run_sync_on_threads)) is left to
+    /// finish there, its answer dropped.
     pub fn set_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Runs every synchronous command not marked [`Command::local`] on a
+    /// thread of its own, under the command timeout, instead of inside
+    /// [`Session::handle_line`](super::Session::handle_line).
+    ///
+    /// A server that runs all its sessions on one thread needs this: a
+    /// command that blocks (synchronous I/O, a lock the application holds,
+    /// a runtime's task dump) would otherwise stop every session, and the
+    /// server's shutdown, until it returns. The thread works on a clone of
+    /// the session's context, which replaces the session's own when the
+    /// command finishes in time; when it does not, the session is answered
+    /// [`CommandError::TimedOut`](super::CommandError::TimedOut) and goes
+    /// on, and the command runs to its end on its thread with its answer
+    /// dropped. At most `max_running` such threads exist at once (timed out
+    /// ones included); a command beyond that is refused with a message
+    /// saying so.
+    ///
+    /// Cheap commands that only read the server's own data (`help`, `ps`)
+    /// are marked [`Command::local`] and stay on the console's thread.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use monitor_core::dispatch::{Command, Dispatcher, Session};
+    ///
+    /// let mut dispatcher = Dispatcher::<u32>::new();
+    /// dispatcher.run_sync_on_threads(8);
+    /// dispatcher
+    ///     .register(Command::new("count").run(|hits, _args, out| {
+    ///         *hits += 1; // on a clone, written back when it returns
+    ///         out.line(format!("{hits} so far"));
+    ///         Ok(())
+    ///     }))
+    ///     .unwrap();
+    /// let mut session = Session::new(Arc::new(dispatcher), 0);
+    /// let reply = futures_lite::future::block_on(session.handle_line("count"));
+    /// assert_eq!(reply.text, "1 so far\n");
+    /// assert_eq!(*session.context(), 1);
+    /// ```
+    pub fn run_sync_on_threads(&mut self, max_running: usize) -> &mut Self
+    where
+        C: Clone,
+    {
+        self.sync_threads = Some(SyncThreads {
+            clone: C::clone,
+            running: Arc::new(AtomicUsize::new(0)),
+            max: max_running.max(1),
+        });
         self
     }
 
@@ -239,6 +304,10 @@ impl<C> Dispatcher<C> {
 
     pub(crate) fn executor(&self) -> Option<&Arc<dyn Executor>> {
         self.executor.as_ref()
+    }
+
+    pub(crate) fn sync_threads(&self) -> Option<&SyncThreads<C>> {
+        self.sync_threads.as_ref()
     }
 
     pub(crate) fn handler(&self, index: usize) -> (&Handler<C>, Duration, bool) {

@@ -31,7 +31,9 @@ pub enum CommandError {
         /// The usage line, e.g. `cancel TASK_ID`.
         usage: String,
     },
-    /// An asynchronous command did not finish in time and was cancelled.
+    /// A command did not finish in time: an asynchronous one was
+    /// cancelled, a synchronous one run on a thread was left to finish
+    /// there with its answer dropped.
     #[error("timed out after {}", format_duration(*.0))]
     TimedOut(Duration),
     /// The command panicked; the text is the panic message.

@@ -19,6 +19,7 @@ pub(crate) fn help_command<C>() -> Command<C> {
                 .variadic()
                 .help("commands to describe"),
         )
+        .local()
         .run(|_ctx, args, out| {
             let catalog = out.catalog();
             let names: Vec<String> = args.get_all("COMMAND");

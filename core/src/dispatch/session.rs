@@ -3,7 +3,10 @@
 use std::{
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -160,8 +163,10 @@ impl<C: Send + 'static> Session<C> {
     ///
     /// Never panics: panics in commands and hooks become error replies. The
     /// returned future finishes within the command's timeout plus the time
-    /// synchronous code (commands, hooks) takes; dropping it cancels an
-    /// asynchronous command that is still running.
+    /// synchronous code run inline (hooks, local commands, and every
+    /// synchronous command unless the dispatcher
+    /// [runs them on threads](Dispatcher::run_sync_on_threads)) takes;
+    /// dropping it cancels an asynchronous command that is still running.
     pub async fn handle_line(&mut self, line: &str) -> Reply {
         let dispatcher = &*self.dispatcher;
         let ctx = &mut self.ctx;
@@ -173,13 +178,20 @@ impl<C: Send + 'static> Session<C> {
             let lastcmd = self.lastcmd.as_deref();
             match guard(|| dispatcher.hooks().emptyline(ctx, lastcmd)) {
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    dispatch(dispatcher, ctx, &mut self.lastcmd, stream, line.trim()).await
+                    dispatch(
+                        &self.dispatcher,
+                        ctx,
+                        &mut self.lastcmd,
+                        stream,
+                        line.trim(),
+                    )
+                    .await
                 }
                 Ok(_) => Reply::default(),
                 Err(message) => hook_panicked("emptyline", &message),
             }
         } else {
-            dispatch(dispatcher, ctx, &mut self.lastcmd, stream, line).await
+            dispatch(&self.dispatcher, ctx, &mut self.lastcmd, stream, line).await
         };
         reply.normalized()
     }
@@ -197,7 +209,7 @@ impl<C: fmt::Debug> fmt::Debug for Session<C> {
 /// Runs a non-empty, trimmed line through `precmd`, the command (or
 /// `unknown_command`) and `postcmd`.
 async fn dispatch<C: Send + 'static>(
-    dispatcher: &Dispatcher<C>,
+    dispatcher: &Arc<Dispatcher<C>>,
     ctx: &mut C,
     lastcmd: &mut Option<String>,
     stream: &mut Option<ReplyStream>,
@@ -265,7 +277,7 @@ async fn dispatch<C: Send + 'static>(
 
 /// Runs the handler of command `index` with parsed arguments.
 async fn execute<C: Send + 'static>(
-    dispatcher: &Dispatcher<C>,
+    dispatcher: &Arc<Dispatcher<C>>,
     index: usize,
     ctx: &mut C,
     args: &Args,
@@ -274,6 +286,9 @@ async fn execute<C: Send + 'static>(
     let name = dispatcher.catalog().commands[index].name();
     let (handler, timeout, local) = dispatcher.handler(index);
     let (result, text, exit) = match handler {
+        Handler::Sync(_) if !local && dispatcher.sync_threads().is_some() => {
+            run_on_thread(dispatcher, index, ctx, args, timeout, stream).await
+        }
         Handler::Sync(f) => {
             let mut out = Output::new(dispatcher.catalog());
             let result = guard(|| f(ctx, args, &mut out))
@@ -308,6 +323,99 @@ async fn execute<C: Send + 'static>(
         Err(error) => error_reply(name, error, text, exit),
     };
     (result, reply)
+}
+
+/// Runs synchronous command `index` on a thread of its own, on a clone of
+/// the context, and waits for it on the caller's loop for up to `timeout`;
+/// see [`Dispatcher::run_sync_on_threads`].
+async fn run_on_thread<C: Send + 'static>(
+    dispatcher: &Arc<Dispatcher<C>>,
+    index: usize,
+    ctx: &mut C,
+    args: &Args,
+    timeout: Duration,
+    stream: &mut Option<ReplyStream>,
+) -> (Result<(), CommandError>, String, bool) {
+    let threads = dispatcher
+        .sync_threads()
+        .expect("the caller checked that commands run on threads");
+    let running = Running::reserve(&threads.running, threads.max);
+    let Some(running) = running else {
+        let refused = CommandError::new(format!(
+            "{} commands are still running on their threads (timed out ones included); \
+             try again when one has finished",
+            threads.max
+        ));
+        return (Err(refused), String::new(), false);
+    };
+    let mut owned = (threads.clone)(ctx);
+    let args = args.clone();
+    let shared = Arc::clone(dispatcher);
+    let (done, finished) = async_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("monitor-command".into())
+        .spawn(move || {
+            // Given back when the command returns, however late.
+            let _running = running;
+            let Handler::Sync(f) = shared.handler(index).0 else {
+                unreachable!("command {index} is synchronous");
+            };
+            let mut out = Output::new(shared.catalog());
+            let result = guard(|| f(&mut owned, &args, &mut out))
+                .unwrap_or_else(|message| Err(CommandError::Panicked(message)));
+            let (text, exit, rest) = out.finish();
+            // The session may have stopped waiting; then nobody listens.
+            let _ = done.try_send((owned, result, text, exit, rest));
+        });
+    if let Err(err) = spawned {
+        let error = CommandError::new(format!("could not start a thread for the command: {err}"));
+        return (Err(error), String::new(), false);
+    }
+    let received = async { Some(finished.recv().await) };
+    let timer = async {
+        futures_timer::Delay::new(timeout).await;
+        None
+    };
+    match received.or(timer).await {
+        Some(Ok((owned, result, text, exit, rest))) => {
+            *ctx = owned;
+            if result.is_ok() {
+                *stream = rest;
+            }
+            (result, text, exit)
+        }
+        // The thread ended without an answer: a panic escaped the guard
+        // (one raised while dropping the panic's payload).
+        Some(Err(_)) => (
+            Err(CommandError::Panicked(
+                "the command's thread ended without an answer".into(),
+            )),
+            String::new(),
+            false,
+        ),
+        None => (Err(CommandError::TimedOut(timeout)), String::new(), false),
+    }
+}
+
+/// One of the [`Dispatcher::run_sync_on_threads`] places, given back when
+/// dropped.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn reserve(running: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now < max).then_some(now + 1)
+            })
+            .ok()
+            .map(|_| Self(Arc::clone(running)))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Drives an asynchronous command's future to its end, a panic, or the

@@ -1,11 +1,12 @@
 //! Records of tasks the monitor does not wrap, kept up to date by a
 //! runtime's hooks.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, ptr::NonNull, sync::Arc};
 
 use super::{
     CancelledBy, TaskEnd,
-    record::{TaskRecord, enter_task, leave_task},
+    canceller::Canceller,
+    record::{LiveRecord, enter_task, leave_task},
 };
 use crate::{TaskId, registry::TaskRegistry};
 
@@ -30,9 +31,21 @@ use crate::{TaskId, registry::TaskRegistry};
 /// never stays "live" in the console.
 #[must_use = "dropping an ExternalTask records its task as ended; keep it for the task's lifetime"]
 pub struct ExternalTask {
-    record: Arc<TaskRecord>,
+    id: TaskId,
+    /// Boxed (the hooks' caller moves the handle around), linked into the
+    /// registry from the start and freed by `Drop` after retiring.
+    live: NonNull<LiveRecord>,
     registry: Arc<TaskRegistry>,
+    finished: bool,
 }
+
+// SAFETY: `live` is owned like a `Box<LiveRecord>` (freed only by `Drop`),
+// and `LiveRecord` is `Send + Sync`: every field is atomic or behind its
+// own lock, with poll-path writes left to one thread at a time (the
+// documented contract of `poll_started`/`poll_ended`).
+unsafe impl Send for ExternalTask {}
+// SAFETY: as above; `&ExternalTask` only gives `&LiveRecord`.
+unsafe impl Sync for ExternalTask {}
 
 /// Proof that a poll of an [`ExternalTask`] is in progress, from
 /// [`ExternalTask::poll_started`] to [`ExternalTask::poll_ended`].
@@ -70,13 +83,32 @@ impl Drop for PollToken {
 }
 
 impl ExternalTask {
-    pub(crate) fn new(record: Arc<TaskRecord>, registry: Arc<TaskRegistry>) -> Self {
-        Self { record, registry }
+    pub(crate) fn new(id: TaskId, registry: Arc<TaskRegistry>) -> Self {
+        let live = NonNull::from(Box::leak(Box::new(LiveRecord::new(
+            registry.precise_timing(),
+        ))));
+        // SAFETY: the box is freed only in `Drop`, after `retire`.
+        let cancelled = unsafe { registry.link(id, live) };
+        let task = Self {
+            id,
+            live,
+            registry,
+            finished: false,
+        };
+        if cancelled {
+            task.record().set_cancel_requested();
+        }
+        task
+    }
+
+    fn record(&self) -> &LiveRecord {
+        // SAFETY: owned by `self`, freed only in `Drop`.
+        unsafe { self.live.as_ref() }
     }
 
     /// The task's id in the monitor (not the runtime's own id).
     pub fn id(&self) -> TaskId {
-        self.record.id
+        self.id
     }
 
     /// Reports that a poll of the task begins on this thread.
@@ -87,8 +119,8 @@ impl ExternalTask {
     /// tasks spawned during the poll record it as their parent.
     #[inline]
     pub fn poll_started(&self) -> PollToken {
-        let started_ns = self.record.poll_started();
-        let previous_task = enter_task(self.record.id);
+        let started_ns = self.record().poll_started();
+        let previous_task = enter_task(self.id);
         PollToken {
             started_ns,
             previous_task,
@@ -100,7 +132,8 @@ impl ExternalTask {
     /// thread's current task is restored.
     #[inline]
     pub fn poll_ended(&self, token: PollToken) {
-        self.record.poll_ended_without_waker(token.started_ns);
+        let spent = self.record().poll_ended_without_waker(token.started_ns);
+        self.registry.poll_took(self.id, spent); // diagnostics hook
         // Dropping the token restores the thread's previous current task.
         drop(token);
     }
@@ -109,51 +142,54 @@ impl ExternalTask {
     /// terminated history.
     ///
     /// Pass [`TaskEnd::Ended`] when the runtime does not say how.
-    pub fn finish(self, how: TaskEnd) {
-        self.registry.retire(&self.record, how);
-        // `Drop` runs next and finds the record finished.
+    pub fn finish(mut self, how: TaskEnd) {
+        self.registry.retire(self.id, Some(self.record()), how);
+        // `Drop` runs next, finds the task finished and frees the record.
+        self.finished = true;
     }
 
     /// Installs the way to stop this task that the console's `cancel` uses.
     ///
-    /// Runs at most once, on the first cancel request, on the thread that
-    /// asked (the monitor's, for the console), so it should only signal the
+    /// Runs at most once, on the first cancel request (at once if one is
+    /// already pending), on the thread that asked (the monitor's, for the console), so it should only signal the
     /// runtime (an abort handle, a flag), not wait. The closure is dropped
     /// when the task ends. Useless on a task registered with
     /// [`TaskOptions::cancellable`](crate::TaskOptions::cancellable)`(false)`,
     /// whose cancel requests are refused before any closure would run.
-    pub fn set_canceller(&self, cancel: impl Fn() + Send + Sync + 'static) {
-        self.record.set_canceller(Box::new(cancel));
+    pub fn set_canceller(&self, cancel: impl FnOnce() + Send + 'static) {
+        self.registry
+            .install_canceller(self.id, Canceller::new(cancel));
     }
 
     /// Whether a cancel has been requested, for runtimes that stop tasks by
     /// checking a flag rather than through a canceller.
     pub fn cancel_requested(&self) -> bool {
-        self.record.cancel_requested()
+        self.record().cancel_requested()
     }
 }
 
 impl Drop for ExternalTask {
     fn drop(&mut self) {
-        if self.record.ending().is_some() {
-            return;
+        if !self.finished {
+            let by = if self.record().cancel_requested() {
+                CancelledBy::Request
+            } else {
+                CancelledBy::Dropped
+            };
+            self.registry
+                .retire(self.id, Some(self.record()), TaskEnd::Cancelled { by });
         }
-        let by = if self.record.cancel_requested() {
-            CancelledBy::Request
-        } else {
-            CancelledBy::Dropped
-        };
-        self.registry
-            .retire(&self.record, TaskEnd::Cancelled { by });
+        // SAFETY: retired above or in `finish`: the registry no longer
+        // points at the record, and it came from `Box::leak` in `new`.
+        drop(unsafe { Box::from_raw(self.live.as_ptr()) });
     }
 }
 
 impl fmt::Debug for ExternalTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExternalTask")
-            .field("id", &self.record.id)
-            .field("name", &self.record.name)
-            .field("state", &self.record.state())
+            .field("id", &self.id)
+            .field("state", &self.record().state())
             .finish_non_exhaustive()
     }
 }

@@ -1,22 +1,25 @@
-//! The future wrapper that keeps a task's record up to date.
+//! The future wrappers that keep a task's record up to date, with the record
+//! inside them.
 
 use std::{
     any::Any,
     fmt,
     future::Future,
+    marker::PhantomPinned,
+    mem::ManuallyDrop,
     panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
     pin::Pin,
+    ptr::NonNull,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use pin_project_lite::pin_project;
-
 use super::{
     CancelledBy, TaskEnd,
-    record::{TaskRecord, enter_task, leave_task},
+    canceller::Canceller,
+    record::{LiveRecord, enter_task, leave_task},
 };
-use crate::{TaskId, registry::TaskRegistry};
+use crate::{JoinError, TaskId, registry::TaskRegistry};
 
 /// The error an [`Instrumented`] future resolves to when its task was
 /// cancelled through the monitor before the inner future completed.
@@ -24,79 +27,236 @@ use crate::{TaskId, registry::TaskRegistry};
 #[error("task {0} was cancelled")]
 pub struct Cancelled(pub TaskId);
 
-pin_project! {
-    /// A future wrapped so the [`TaskRegistry`] can see it.
-    ///
-    /// Created by [`TaskRegistry::instrument`]. Adapters hand it to their
-    /// runtime in place of the user's future; [`Spawner`](crate::Spawner)
-    /// does that for any [`Executor`](crate::Executor).
-    ///
-    /// Each poll records, in the task's own record, that a poll is in
-    /// progress, counts it, accumulates busy time from the coarse clock and
-    /// keeps the waker so `cancel` can wake an idle task. When a cancel has
-    /// been requested, the next poll drops the inner future (running its
-    /// `Drop`) and resolves to `Err(Cancelled)` instead of polling it.
-    ///
-    /// Panics from the inner future are recorded with their message and then
-    /// resumed, so the runtime reports them exactly as it would without the
-    /// monitor. Dropping the wrapper before it completes records the task as
-    /// cancelled ([`CancelledBy::Dropped`]).
-    pub struct Instrumented<F> {
-        record: Arc<TaskRecord>,
-        registry: Arc<TaskRegistry>,
-        #[pin]
-        inner: Option<F>,
+/// How a poll of a [`TaskCell`] ended the task.
+enum Outcome<T> {
+    Ready(T),
+    Cancelled,
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// The one implementation behind [`Instrumented`], [`CatchPanics`] and
+/// [`RuntimeCancelled`]: the user's future and its task's [`LiveRecord`],
+/// in the memory the runtime allocated for the task.
+///
+/// The record is linked into the registry at the first poll, when the cell
+/// is pinned, and unlinked by [`TaskCell::end`], which runs at the latest in
+/// `Drop` — before the pinned memory can be reused, as `Pin` guarantees —
+/// and also when the user's future panics while being dropped.
+struct TaskCell<F> {
+    live: LiveRecord,
+    id: TaskId,
+    registry: Arc<TaskRegistry>,
+    /// The registry points at `live` (from the first poll until `end`).
+    linked: bool,
+    /// `inner` has been dropped and the task retired.
+    ended: bool,
+    inner: ManuallyDrop<F>,
+    /// The registry holds a pointer into the cell once it is pinned, so it
+    /// must never be `Unpin`. This also makes the `&mut TaskCell` that
+    /// `poll` creates non-unique for the aliasing model, as the registry's
+    /// shared reads of `live` (all through atomics) require.
+    _pinned: PhantomPinned,
+}
+
+impl<F> TaskCell<F> {
+    fn new(id: TaskId, registry: Arc<TaskRegistry>, inner: F) -> Self {
+        Self {
+            live: LiveRecord::new(registry.precise_timing()),
+            id,
+            registry,
+            linked: false,
+            ended: false,
+            inner: ManuallyDrop::new(inner),
+            _pinned: PhantomPinned,
+        }
     }
 
-    impl<F> PinnedDrop for Instrumented<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            if this.inner.is_some() {
-                // Drop the future first so its destructor runs while the task
-                // still reads as live, then record the end.
-                this.inner.set(None);
-                let by = if this.record.cancel_requested() {
-                    CancelledBy::Request
-                } else {
-                    CancelledBy::Dropped
-                };
-                this.registry.retire(this.record, TaskEnd::Cancelled { by });
+    /// Drops the user's future (its destructor runs while the task still
+    /// reads as live) and retires the task — also when that destructor
+    /// panics, in which case the task is recorded as panicked and the panic
+    /// resumed.
+    fn end(&mut self, how: TaskEnd) {
+        debug_assert!(!self.ended, "a task ends once");
+        // Set first: a panicking destructor must not be run a second time.
+        self.ended = true;
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `ended` was false, so `inner` was not dropped yet, and
+            // it is never touched again. Dropping in place keeps `Pin`'s
+            // promise for a pinned `inner`.
+            unsafe { ManuallyDrop::drop(&mut self.inner) }
+        }));
+        let how = match (&dropped, how) {
+            (Err(payload), TaskEnd::Completed | TaskEnd::Cancelled { .. } | TaskEnd::Ended) => {
+                TaskEnd::Panicked {
+                    message: format!("{} (while being dropped)", panic_message(&**payload)),
+                }
+            }
+            (_, how) => how,
+        };
+        let live = self.linked.then_some(&self.live);
+        self.registry.retire(self.id, live, how);
+        if let Err(payload) = dropped {
+            resume_unwind(payload);
+        }
+    }
+}
+
+impl<F: Future> TaskCell<F> {
+    fn poll_cell(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<F::Output>> {
+        // SAFETY: nothing below moves out of the cell: `inner` is re-pinned
+        // and dropped in place, `live` is only used through `&`.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.ended {
+            // Polled again after it ended: a contract violation by the
+            // caller, answered like `Fuse` would rather than panicking here.
+            return Poll::Pending;
+        }
+        if !this.linked {
+            this.linked = true;
+            // SAFETY: the cell is pinned from now on, so `live` keeps its
+            // address, and `end` (run by `Drop` at the latest) retires the
+            // task before the memory can go.
+            let cancelled = unsafe { this.registry.link(this.id, NonNull::from(&this.live)) };
+            if cancelled {
+                this.live.set_cancel_requested();
+            }
+        }
+        if this.live.cancel_requested() {
+            this.end(TaskEnd::Cancelled {
+                by: CancelledBy::Request,
+            });
+            return Poll::Ready(Outcome::Cancelled);
+        }
+
+        let started = this.live.poll_started();
+        let previous = enter_task(this.id);
+        // SAFETY: `inner` is structurally pinned: never moved, dropped in
+        // place by `end`.
+        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+        leave_task(previous);
+
+        match result {
+            Ok(Poll::Pending) => {
+                // SAFETY: the runtime polls a task on one thread at a time,
+                // and this is that thread.
+                let spent = unsafe { this.live.poll_pending(started, cx.waker()) };
+                this.registry.poll_took(this.id, spent); // diagnostics hook
+                Poll::Pending
+            }
+            Ok(Poll::Ready(output)) => {
+                let spent = this.live.poll_finished(started);
+                this.registry.poll_took(this.id, spent); // diagnostics hook
+                this.end(TaskEnd::Completed);
+                Poll::Ready(Outcome::Ready(output))
+            }
+            Err(payload) => {
+                let spent = this.live.poll_finished(started);
+                this.registry.poll_took(this.id, spent); // diagnostics hook
+                let message = panic_message(&*payload);
+                // Dropping a future that panicked mid-poll is what the
+                // runtime would do next anyway.
+                this.end(TaskEnd::Panicked { message });
+                Poll::Ready(Outcome::Panicked(payload))
             }
         }
     }
 }
 
+impl<F> Drop for TaskCell<F> {
+    fn drop(&mut self) {
+        if !self.ended {
+            // `retire` records `CancelledBy::Request` instead when a cancel
+            // had been requested (the runtime carried it out by dropping).
+            self.end(TaskEnd::Cancelled {
+                by: CancelledBy::Dropped,
+            });
+        }
+    }
+}
+
+/// A future wrapped so the [`TaskRegistry`] can see it.
+///
+/// Created by [`TaskRegistry::instrument`]. Adapters hand it to their
+/// runtime in place of the user's future; [`Spawner`](crate::Spawner)
+/// does that for any [`Executor`](crate::Executor).
+///
+/// The task's record lives inside this future — in the memory the runtime
+/// allocates for the task anyway — so tracking a task allocates nothing of
+/// its own. Each poll records, in that record, that a poll is in progress,
+/// counts it, accumulates busy time from the coarse clock and keeps the
+/// waker so `cancel` can wake an idle task. When a cancel has been
+/// requested, the next poll drops the inner future (running its `Drop`) and
+/// resolves to `Err(Cancelled)` instead of polling it.
+///
+/// Panics from the inner future are recorded with their message and then
+/// resumed, so the runtime reports them exactly as it would without the
+/// monitor. Dropping the wrapper before it completes records the task as
+/// cancelled ([`CancelledBy::Dropped`]). However the task ends — even when
+/// the inner future panics in its `Drop` — it leaves the live tasks for the
+/// terminated history.
+///
+/// Two variants resolve differently, for runtimes whose handles need it:
+/// [`catch_panics`](Self::catch_panics) and
+/// [`cancelled_by_runtime`](Self::cancelled_by_runtime).
+pub struct Instrumented<F> {
+    cell: TaskCell<F>,
+}
+
 impl<F> Instrumented<F> {
-    pub(crate) fn new(record: Arc<TaskRecord>, registry: Arc<TaskRegistry>, inner: F) -> Self {
+    pub(crate) fn new(id: TaskId, registry: Arc<TaskRegistry>, inner: F) -> Self {
         Self {
-            record,
-            registry,
-            inner: Some(inner),
+            cell: TaskCell::new(id, registry, inner),
         }
     }
 
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.record.id
+        self.cell.id
     }
 
-    /// Installs a runtime-specific way to stop this task, called by
-    /// `cancel` in addition to the flag the wrapper checks.
+    /// Installs a runtime-specific way to stop this task, run (once) by
+    /// the first `cancel` in addition to setting the flag the wrapper
+    /// checks.
     ///
-    /// Adapters use it so a cancel looks native to the runtime: the tokio
-    /// adapter passes `AbortHandle::abort`, so the `JoinHandle` reports
-    /// `JoinError::is_cancelled()`. The closure is dropped when the task
-    /// ends, and is never called after that.
-    pub fn set_canceller(&self, cancel: impl Fn() + Send + Sync + 'static) {
-        self.record.set_canceller(Box::new(cancel));
+    /// A closure of at most one pointer (tokio's `AbortHandle::abort`) is
+    /// kept without an allocation. The closure is dropped when the task
+    /// ends. See [`TaskRegistry::set_canceller`], which does the same by id
+    /// after the future has been spawned.
+    pub fn set_canceller(&self, cancel: impl FnOnce() + Send + 'static) {
+        self.cell
+            .registry
+            .install_canceller(self.cell.id, Canceller::new(cancel));
+    }
+
+    /// Resolves to `Err(JoinError)` for a panic too, instead of resuming it:
+    /// for runtimes that would otherwise lose the panic or take the worker
+    /// down with it (async-std), and for [`Spawner`](crate::Spawner). The
+    /// panic is recorded with its message either way.
+    pub fn catch_panics(self) -> CatchPanics<F> {
+        CatchPanics { cell: self.cell }
+    }
+
+    /// Resolves to the inner future's output directly, for runtimes that
+    /// stop a cancelled task themselves (tokio's `abort`): the adapter
+    /// installs that with [`TaskRegistry::set_canceller`] right after
+    /// spawning. When the wrapper sees a cancel request first, it drops the
+    /// inner future, records the task as cancelled and stays `Pending`
+    /// until the runtime's canceller ends it.
+    pub fn cancelled_by_runtime(self) -> RuntimeCancelled<F> {
+        RuntimeCancelled { cell: self.cell }
+    }
+
+    fn cell(self: Pin<&mut Self>) -> Pin<&mut TaskCell<F>> {
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|this| &mut this.cell) }
     }
 }
 
 impl<F> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("id", &self.record.id)
-            .field("name", &self.record.name)
+            .field("id", &self.cell.id)
             .finish_non_exhaustive()
     }
 }
@@ -105,50 +265,89 @@ impl<F: Future> Future for Instrumented<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let record = &**this.record;
-        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
-            // Polled again after completion: a contract violation by the
-            // caller, answered like `Fuse` would rather than panicking here.
-            return Poll::Pending;
-        };
-        if record.cancel_requested() {
-            this.inner.set(None);
-            this.registry.retire(
-                this.record,
-                TaskEnd::Cancelled {
-                    by: CancelledBy::Request,
-                },
-            );
-            return Poll::Ready(Err(Cancelled(record.id)));
-        }
+        let id = self.cell.id;
+        self.cell().poll_cell(cx).map(|outcome| match outcome {
+            Outcome::Ready(output) => Ok(output),
+            Outcome::Cancelled => Err(Cancelled(id)),
+            Outcome::Panicked(payload) => resume_unwind(payload),
+        })
+    }
+}
 
-        let started = record.poll_started();
-        let previous = enter_task(record.id);
-        let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-        leave_task(previous);
+/// An [`Instrumented`] future that resolves to `Result<T, JoinError>`,
+/// panics included; made by [`Instrumented::catch_panics`].
+pub struct CatchPanics<F> {
+    cell: TaskCell<F>,
+}
 
-        match result {
-            Ok(Poll::Pending) => {
-                record.poll_ended(started, Some(cx.waker()));
-                Poll::Pending
-            }
-            Ok(Poll::Ready(output)) => {
-                record.poll_ended(started, None);
-                this.inner.set(None);
-                this.registry.retire(this.record, TaskEnd::Completed);
-                Poll::Ready(Ok(output))
-            }
-            Err(payload) => {
-                record.poll_ended(started, None);
-                let message = panic_message(&*payload);
-                // Dropping a future that panicked mid-poll is what the
-                // runtime would do next anyway.
-                this.inner.set(None);
-                this.registry
-                    .retire(this.record, TaskEnd::Panicked { message });
-                resume_unwind(payload)
-            }
+impl<F> CatchPanics<F> {
+    /// The id of the task this future is tracked as.
+    pub fn id(&self) -> TaskId {
+        self.cell.id
+    }
+}
+
+impl<F> fmt::Debug for CatchPanics<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatchPanics")
+            .field("id", &self.cell.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for CatchPanics<F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.cell.id;
+        // SAFETY: structural pinning of the only field.
+        let cell = unsafe { self.map_unchecked_mut(|this| &mut this.cell) };
+        cell.poll_cell(cx).map(|outcome| match outcome {
+            Outcome::Ready(output) => Ok(output),
+            Outcome::Cancelled => Err(JoinError::Cancelled(id)),
+            Outcome::Panicked(payload) => Err(JoinError::Panicked {
+                id,
+                message: panic_message(&*payload),
+            }),
+        })
+    }
+}
+
+/// An [`Instrumented`] future that resolves to the inner future's output
+/// and leaves stopping a cancelled task to the runtime; made by
+/// [`Instrumented::cancelled_by_runtime`].
+pub struct RuntimeCancelled<F> {
+    cell: TaskCell<F>,
+}
+
+impl<F> RuntimeCancelled<F> {
+    /// The id of the task this future is tracked as.
+    pub fn id(&self) -> TaskId {
+        self.cell.id
+    }
+}
+
+impl<F> fmt::Debug for RuntimeCancelled<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeCancelled")
+            .field("id", &self.cell.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for RuntimeCancelled<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field.
+        let cell = unsafe { self.map_unchecked_mut(|this| &mut this.cell) };
+        match cell.poll_cell(cx) {
+            Poll::Ready(Outcome::Ready(output)) => Poll::Ready(output),
+            // The runtime's canceller has run or runs when installed
+            // (`TaskRegistry::set_canceller` runs it at once for a task
+            // with a pending request), and ends the task.
+            Poll::Ready(Outcome::Cancelled) | Poll::Pending => Poll::Pending,
+            Poll::Ready(Outcome::Panicked(payload)) => resume_unwind(payload),
         }
     }
 }

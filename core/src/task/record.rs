@@ -1,95 +1,75 @@
 //! The per-task record the poll path writes and the monitor reads.
 
 use std::{
-    cell::{Cell, UnsafeCell},
+    cell::Cell,
     fmt,
-    panic::Location,
-    sync::{
-        Mutex, OnceLock,
-        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence},
-    },
+    sync::{Mutex, atomic::Ordering},
     task::Waker,
 };
 
-use super::{TaskEnd, TaskState};
+use super::TaskState;
 use crate::{
     TaskId,
     clock::{self, coarse_now_ns, precise_now_ns},
+    sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, UnsafeCell, fence},
 };
 
-/// Everything known about one task.
+/// What changes while a task lives: its state, poll count, busy time and
+/// last waker.
+///
+/// It lives inside the task itself — in the [`Instrumented`] future, which
+/// the runtime has allocated and pinned — so tracking a task allocates
+/// nothing of its own. The registry's entry for the task points at it from
+/// the first poll until the task retires; the pointer is only followed under
+/// the entry's shard lock, and retiring removes it under that lock before the
+/// memory can go (see `registry::Entry`).
 ///
 /// Written by whichever thread polls the task (a single writer at a time, so
 /// counters use load + store instead of read-modify-write instructions) and
 /// read by the monitor thread. Every field the poll path touches is an atomic
 /// of this record alone: no global lock, no allocation, no shared cache line
 /// with other tasks.
-pub(crate) struct TaskRecord {
-    pub(crate) id: TaskId,
-    pub(crate) name: Option<Box<str>>,
-    pub(crate) location: &'static Location<'static>,
-    pub(crate) parent: Option<TaskId>,
-    pub(crate) spawned_at_ns: u64,
-    pub(crate) persistent: bool,
-    pub(crate) precise_timing: bool,
-    /// `false` makes `cancel` answer `RegistryError::NotCancellable` instead
-    /// of setting a flag nobody would act on.
-    pub(crate) cancellable: bool,
-
+///
+/// [`Instrumented`]: super::Instrumented
+pub(crate) struct LiveRecord {
     state: AtomicU8,
     cancel_requested: AtomicBool,
+    precise_timing: bool,
+    poll_thread: AtomicU32,
     polls: AtomicU64,
     busy_ns: AtomicU64,
     poll_started_ns: AtomicU64,
-    poll_thread: AtomicU32,
     waker: WakerSlot,
-
-    end: OnceLock<Ending>,
-    canceller: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
-pub(crate) struct Ending {
-    pub(crate) how: TaskEnd,
-    pub(crate) at_ns: u64,
-}
-
-impl fmt::Debug for TaskRecord {
+impl fmt::Debug for LiveRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskRecord")
-            .field("id", &self.id)
-            .field("name", &self.name)
+        f.debug_struct("LiveRecord")
             .field("state", &self.state())
+            .field("polls", &self.polls())
             .finish_non_exhaustive()
     }
 }
 
-impl TaskRecord {
-    pub(crate) fn new(
-        name: Option<Box<str>>,
-        location: &'static Location<'static>,
-        parent: Option<TaskId>,
-        persistent: bool,
-        precise_timing: bool,
-        cancellable: bool,
-    ) -> Self {
+/// Busy time and poll-in-progress information read by the monitor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) busy_ns: u64,
+    pub(crate) poll_ns: Option<u64>,
+    pub(crate) thread: Option<u32>,
+}
+
+impl LiveRecord {
+    pub(crate) fn new(precise_timing: bool) -> Self {
         Self {
-            id: TaskId::next(),
-            name,
-            location,
-            parent,
-            spawned_at_ns: coarse_now_ns(),
-            persistent,
-            precise_timing,
-            cancellable,
             state: AtomicU8::new(TaskState::Idle.to_u8()),
             cancel_requested: AtomicBool::new(false),
+            precise_timing,
+            poll_thread: AtomicU32::new(0),
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             poll_started_ns: AtomicU64::new(0),
-            poll_thread: AtomicU32::new(0),
             waker: WakerSlot::new(),
-            end: OnceLock::new(),
-            canceller: Mutex::new(None),
         }
     }
 
@@ -102,8 +82,8 @@ impl TaskRecord {
         self.polls.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn ending(&self) -> Option<&Ending> {
-        self.end.get()
+    pub(crate) fn busy_ns(&self) -> u64 {
+        self.busy_ns.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -114,7 +94,7 @@ impl TaskRecord {
     /// Busy time so far and, while a poll is in progress, how long it has
     /// lasted and which thread runs it. Read with the precise clock.
     pub(crate) fn timing(&self, now_ns: u64) -> Timing {
-        let busy = self.busy_ns.load(Ordering::Relaxed);
+        let busy = self.busy_ns();
         if self.state() != TaskState::Running {
             return Timing {
                 busy_ns: busy,
@@ -133,33 +113,22 @@ impl TaskRecord {
         }
     }
 
-    /// Installs a runtime-specific way to stop the task (e.g. tokio's
-    /// `AbortHandle::abort`), used by [`TaskRecord::request_cancel`] in
-    /// addition to the flag the wrapper checks.
-    pub(crate) fn set_canceller(&self, cancel: Box<dyn Fn() + Send + Sync>) {
-        if self.end.get().is_none() {
-            *self.canceller.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel);
-        }
-    }
-
-    /// Asks the task to stop: runs the runtime's canceller if one is
-    /// installed, sets the flag the wrapper checks at its next poll and wakes
-    /// the task so that poll happens soon.
-    pub(crate) fn request_cancel(&self) {
+    /// Sets the flag the task checks at its next poll and returns the waker
+    /// to wake so that poll happens soon. The caller wakes it after
+    /// releasing its locks: waking may run the runtime's code, which may
+    /// drop the task, whose retirement takes the shard lock.
+    #[must_use = "wake the returned waker, or the request waits for an unrelated wake-up"]
+    pub(crate) fn request_cancel(&self) -> Option<Waker> {
         // SeqCst pairs with the fence in `WakerSlot::store`: either we see
         // the newly stored waker below, or the poller sees this flag.
         self.cancel_requested.store(true, Ordering::SeqCst);
-        let canceller = self
-            .canceller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(cancel) = canceller {
-            cancel();
-        }
-        if let Some(waker) = self.waker.cloned() {
-            waker.wake();
-        }
+        self.waker.cloned()
+    }
+
+    /// Marks a cancel that was requested before the task was first polled
+    /// (kept in the registry's entry until then).
+    pub(crate) fn set_cancel_requested(&self) {
+        self.cancel_requested.store(true, Ordering::SeqCst);
     }
 
     // ---- poll path: only the thread currently polling the task calls these.
@@ -182,78 +151,63 @@ impl TaskRecord {
         now
     }
 
-    /// Ends a poll of the wrapper: `waker` is `Some` when the future
-    /// returned `Pending` (the task goes back to `Idle` and the waker is kept
-    /// for `cancel`), `None` when it is about to be retired, which sets the
-    /// terminal state itself.
+    /// Ends a poll that returned `Pending`: the task goes back to `Idle` and
+    /// the waker is kept for `cancel`. Returns the poll's duration, like the
+    /// other `poll_*` endings (diagnostics hook: the caller hands it to the
+    /// registry's site statistics).
+    ///
+    /// # Safety
+    ///
+    /// Only the thread currently polling the task may call it (the waker
+    /// slot's single-writer rule, see [`WakerSlot::store`]).
     #[inline]
-    pub(crate) fn poll_ended(&self, started: u64, waker: Option<&Waker>) {
-        self.add_busy_since(started);
-        if let Some(waker) = waker {
-            self.waker.store(waker, &self.cancel_requested);
-            self.set_idle();
-        }
+    pub(crate) unsafe fn poll_pending(&self, started: u64, waker: &Waker) -> u64 {
+        let spent = self.add_busy_since(started);
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.waker.store(waker, &self.cancel_requested) };
+        self.set_idle();
+        spent
+    }
+
+    /// Ends a poll after which the task retires (it completed, panicked or
+    /// was cancelled): only the busy time is left to add.
+    #[inline]
+    pub(crate) fn poll_finished(&self, started: u64) -> u64 {
+        self.add_busy_since(started)
     }
 
     /// Ends a poll reported by a runtime hook: no waker is known (so there
     /// is none to keep), and whether the task will be polled again is only
     /// learnt later, so it goes back to `Idle` until told otherwise.
     #[inline]
-    pub(crate) fn poll_ended_without_waker(&self, started: u64) {
-        self.add_busy_since(started);
+    pub(crate) fn poll_ended_without_waker(&self, started: u64) -> u64 {
+        let spent = self.add_busy_since(started);
         self.set_idle();
+        spent
     }
 
     #[inline]
-    fn add_busy_since(&self, started: u64) {
+    fn add_busy_since(&self, started: u64) -> u64 {
         let now = if self.precise_timing {
             precise_now_ns()
         } else {
             coarse_now_ns()
         };
         let spent = now.saturating_sub(started);
-        if spent != 0 {
+        // Under loom the clock is outside the model (a real ticker thread),
+        // so the branch must not depend on it: loom replays each schedule
+        // and requires the same atomic operations every time.
+        if spent != 0 || cfg!(monitor_loom) {
             let busy = self.busy_ns.load(Ordering::Relaxed);
             self.busy_ns.store(busy + spent, Ordering::Relaxed);
         }
+        spent
     }
 
     #[inline]
     fn set_idle(&self) {
         self.state.store(TaskState::Idle.to_u8(), Ordering::Release);
     }
-
-    /// Records how the task ended. Returns `false` if it had already ended.
-    pub(crate) fn finish(&self, how: TaskEnd) -> bool {
-        let state = how.state();
-        if self
-            .end
-            .set(Ending {
-                how,
-                at_ns: precise_now_ns(),
-            })
-            .is_err()
-        {
-            return false;
-        }
-        self.state.store(state.to_u8(), Ordering::Release);
-        // A finished record may sit in the history for a long time: let go of
-        // anything that keeps the runtime's task memory alive.
-        self.waker.clear();
-        self.canceller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        true
-    }
-}
-
-/// Busy time and poll-in-progress information read by the monitor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing {
-    pub(crate) busy_ns: u64,
-    pub(crate) poll_ns: Option<u64>,
-    pub(crate) thread: Option<u32>,
 }
 
 /// The waker of the task's last `Pending` poll, kept so `cancel` can wake an
@@ -271,10 +225,20 @@ struct WakerSlot {
 }
 
 // SAFETY: `waker` is written only while `locked` is held and only by the
-// thread polling the task; other threads read (clone) it only while holding
-// `locked`, and the polling thread's unlocked read cannot race with a write
-// because it is the only writer.
+// thread polling the task (`store`'s contract); other threads read (clone)
+// it only while holding `locked`, and the polling thread's unlocked read
+// cannot race with a write because it is the only writer.
 unsafe impl Sync for WakerSlot {}
+
+/// Releases the slot's spinlock when dropped, so a panicking
+/// `Waker::clone` or `Waker::drop` (runtime code) cannot leave it held.
+struct SlotGuard<'a>(&'a AtomicBool);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 impl WakerSlot {
     fn new() -> Self {
@@ -284,35 +248,50 @@ impl WakerSlot {
         }
     }
 
-    fn lock(&self) {
+    fn lock(&self) -> SlotGuard<'_> {
         while self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
+            #[cfg(monitor_loom)]
+            loom::thread::yield_now();
+            #[cfg(not(monitor_loom))]
             std::hint::spin_loop();
         }
+        SlotGuard(&self.locked)
     }
 
-    fn unlock(&self) {
-        self.locked.store(false, Ordering::Release);
-    }
-
-    /// Poller only.
+    /// Keeps `waker` unless the slot already holds one that wakes the same
+    /// task; wakes it at once if a cancel request may have missed it.
+    ///
+    /// # Safety
+    ///
+    /// Only one thread at a time may call `store` on a given slot — the one
+    /// polling the task, which the runtime guarantees is a single thread at
+    /// a time. The unlocked read of the current waker relies on there being
+    /// no concurrent writer.
     #[inline]
-    fn store(&self, waker: &Waker, cancel_requested: &AtomicBool) {
-        // SAFETY: we are the only writer (see the `Sync` impl), so reading
-        // without the lock cannot observe a write in progress.
-        let same = unsafe { &*self.waker.get() }
-            .as_ref()
-            .is_some_and(|old| old.will_wake(waker));
+    unsafe fn store(&self, waker: &Waker, cancel_requested: &AtomicBool) {
+        let same = self.waker.with(|slot| {
+            // SAFETY: we are the only writer (this function's contract), so
+            // reading without the lock cannot observe a write in progress.
+            unsafe { &*slot }
+                .as_ref()
+                .is_some_and(|old| old.will_wake(waker))
+        });
         if same {
             return;
         }
-        self.lock();
-        // SAFETY: the lock excludes readers; we are the only writer.
-        let old = unsafe { (*self.waker.get()).replace(waker.clone()) };
-        self.unlock();
+        // Cloned before locking: `Waker::clone` is runtime code and may be
+        // slow or panic; neither must happen with the lock held.
+        let new = waker.clone();
+        let old = {
+            let _guard = self.lock();
+            // SAFETY: the lock excludes readers; we are the only writer.
+            self.waker.with_mut(|slot| unsafe { (*slot).replace(new) })
+        };
+        // Dropped after unlocking, for the same reason as the clone.
         drop(old);
         // A cancel request that cloned the previous (or no) waker would be
         // lost; the fence pairs with the SeqCst store in `request_cancel`.
@@ -323,19 +302,18 @@ impl WakerSlot {
     }
 
     fn cloned(&self) -> Option<Waker> {
-        self.lock();
-        // SAFETY: the lock excludes the writer.
-        let waker = unsafe { (*self.waker.get()).clone() };
-        self.unlock();
-        waker
+        let _guard = self.lock();
+        // SAFETY: the lock excludes the writer. If `clone` panics, the
+        // guard still unlocks.
+        self.waker.with(|slot| unsafe { (*slot).clone() })
     }
+}
 
-    fn clear(&self) {
-        self.lock();
-        // SAFETY: the lock excludes readers; after `finish` nobody polls.
-        let old = unsafe { (*self.waker.get()).take() };
-        self.unlock();
-        drop(old);
+impl Drop for WakerSlot {
+    fn drop(&mut self) {
+        // With loom's `UnsafeCell` the value must be dropped through it.
+        // SAFETY: `&mut self`: nobody else can reach the slot.
+        drop(self.waker.with_mut(|slot| unsafe { (*slot).take() }));
     }
 }
 
@@ -352,8 +330,18 @@ thread_local! {
     };
 }
 
-static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(1);
-static THREAD_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+// Process-wide statics: plain `std` types even under loom.
+static NEXT_THREAD_NO: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// How many thread names are kept. Thread numbers are never reused, so an
+/// application that keeps starting threads (a blocking pool that shrinks
+/// and grows) would otherwise grow the table forever; each number has a
+/// fixed slot, shared with the numbers `THREAD_NAME_SLOTS` apart, and the
+/// newest thread to use a slot keeps it.
+const THREAD_NAME_SLOTS: usize = 1024;
+
+/// `(thread number, name)` for the threads that last used each slot.
+static THREAD_NAMES: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 
 /// A small number naming the current thread, assigned on first use. The
 /// monitor maps it back to the thread's name with [`thread_name`].
@@ -379,22 +367,23 @@ fn register_thread() -> u32 {
         None => format!("{:?}", current.id()),
     };
     let mut names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    let index = no as usize - 1;
-    if names.len() <= index {
-        names.resize(index + 1, String::new());
+    let slot = (no as usize - 1) % THREAD_NAME_SLOTS;
+    if names.len() <= slot {
+        names.resize(slot + 1, (0, String::new()));
     }
-    names[index] = name;
+    names[slot] = (no, name);
     CONTEXT.with(|ctx| ctx.thread_no.set(no));
     no
 }
 
-/// The name of a thread numbered by `current_thread_no`.
+/// The name of a thread numbered by `current_thread_no`; `thread #N` when
+/// its slot has been taken over by a newer thread.
 pub(crate) fn thread_name(no: u32) -> String {
     let names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    names
-        .get((no as usize).wrapping_sub(1))
-        .cloned()
-        .unwrap_or_else(|| format!("thread #{no}"))
+    match names.get((no as usize).wrapping_sub(1) % THREAD_NAME_SLOTS) {
+        Some((owner, name)) if *owner == no && no != 0 => name.clone(),
+        _ => format!("thread #{no}"),
+    }
 }
 
 /// Marks `id` as the task being polled on this thread until the returned

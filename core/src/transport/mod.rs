@@ -88,4 +88,15 @@ pub trait Transport: Send + Sync + 'static {
     /// Where clients connect, for messages such as
     /// `monitor listening on 127.0.0.1:50101`.
     fn local_addr(&self) -> String;
+
+    /// Whether only the process's own user can connect (a Unix socket with
+    /// mode 0600); the default is `false`.
+    ///
+    /// The server gives every listener its own session places; an owner-only
+    /// one also gets its own budget of token guesses, so that a flood on a
+    /// network port can neither fill it nor slow the owner's login down.
+    /// Answer `true` only when the operating system enforces who connects.
+    fn is_local(&self) -> bool {
+        false
+    }
 }

@@ -2,6 +2,7 @@
 //! [`Dispatcher::register`](monitor_core::dispatch::Dispatcher::register) path as
 //! a user's own commands.
 
+mod diagnose;
 mod render;
 mod signal;
 
@@ -14,13 +15,16 @@ use monitor_core::{
     dispatch::{Arg, Args, Command, CommandError},
 };
 
-use crate::format::duration_ns;
+use crate::format::{duration_ns, single_line};
 
 /// What every command of a monitor session can reach.
 ///
 /// Custom commands registered with
 /// [`MonitorBuilder::command`](crate::MonitorBuilder::command) receive it as
-/// their `&mut` context.
+/// their `&mut` context. A synchronous custom command runs on a thread of
+/// its own with a clone of it (see
+/// [`MonitorBuilder::command`](crate::MonitorBuilder::command)).
+#[derive(Clone)]
 pub struct MonitorContext {
     introspect: Arc<dyn TaskIntrospect>,
     peer: String,
@@ -126,6 +130,9 @@ pub(crate) fn builtin() -> Vec<Command<MonitorContext>> {
         console(),
         exit(),
     ]
+    .into_iter()
+    .chain(diagnose::commands())
+    .collect()
 }
 
 fn json_flag() -> Arg {
@@ -138,7 +145,9 @@ fn filter_option() -> Arg {
         .help("only tasks whose name or location contains TEXT")
 }
 
-fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
+/// Whether `task`'s name or spawn location contains `filter` (`ps
+/// --filter`, the web UI's filter box).
+pub(crate) fn matches_filter(task: &TaskSnapshot, filter: Option<&str>) -> bool {
     filter.is_none_or(|needle| {
         task.name
             .as_deref()
@@ -164,7 +173,7 @@ fn ps() -> Command<MonitorContext> {
         )
         .arg(filter_option())
         .arg(
-            Arg::choice("sort", &["id", "age", "busy", "polls", "poll"])
+            Arg::choice("sort", SORT_KEYS)
                 .long("sort")
                 .short('s')
                 .value_name("KEY")
@@ -181,6 +190,7 @@ fn ps() -> Command<MonitorContext> {
         )
         .arg(wide_flag())
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let limit = args.get::<i64>("limit").unwrap_or(0);
@@ -191,7 +201,13 @@ fn ps() -> Command<MonitorContext> {
             }
             if args.flag("json") {
                 ctx.reply_is_json();
-                out.stream(json_stream(ctx, filter.as_deref(), args, limit as usize));
+                let sort = args.get::<String>("sort");
+                out.stream(live_json_stream(
+                    &ctx.introspect,
+                    filter.as_deref(),
+                    sort.as_deref(),
+                    limit as usize,
+                ));
                 return Ok(());
             }
             let width = table_width(ctx, args);
@@ -216,8 +232,17 @@ fn ps() -> Command<MonitorContext> {
             if let Some(untracked) = ctx.introspect.untracked() {
                 out.line(untracked_note(&untracked));
             }
-            if !ids.is_empty() {
-                out.stream(table_stream(ctx, ids, layout));
+            // The lints' note goes after the table, made when the table is
+            // done (an empty chunk when nothing is flagged).
+            let introspect = Arc::clone(&ctx.introspect);
+            let shown = ids.clone();
+            let note =
+                std::iter::once_with(move || diagnose::flagged_tasks_note(&*introspect, &shown))
+                    .filter(|note| !note.is_empty());
+            if ids.is_empty() {
+                out.stream(note);
+            } else {
+                out.stream(table_stream(ctx, ids, layout).chain(note));
             }
             Ok(())
         })
@@ -318,9 +343,12 @@ fn table_stream(
 /// Rows per chunk of a streamed `ps` table.
 const TABLE_CHUNK: usize = 1024;
 
+/// The orders `ps --sort` (and the web UI) accept.
+pub(crate) const SORT_KEYS: &[&str] = &["id", "age", "busy", "polls", "poll"];
+
 /// The sort key `ps --sort` orders by, smallest first: descending keys are
 /// stored inverted so every order is one ascending sort on `(key, id)`.
-fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
+pub(crate) fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
     match sort {
         Some("age") => u64::MAX - task.age_ns,
         Some("busy") => u64::MAX - task.busy_ns,
@@ -330,28 +358,28 @@ fn sort_key(task: &TaskSnapshot, sort: Option<&str>) -> u64 {
     }
 }
 
-/// `ps --json` as a stream: the live tasks' ids are listed and sorted first
-/// (16 bytes a task), then each chunk reads up to [`JSON_CHUNK`] tasks
-/// again and serializes them, so the reply for a million tasks is never
-/// held in memory whole. Tasks that end in between are left out.
-fn json_stream(
-    ctx: &MonitorContext,
+/// `ps --json` (and the HTTP API's `GET /api/tasks`) as a stream: the live
+/// tasks' ids are listed and sorted first (16 bytes a task), then each
+/// chunk reads up to [`JSON_CHUNK`] tasks again and serializes them, so the
+/// reply for a million tasks is never held in memory whole. Tasks that end
+/// in between are left out. `limit` 0 means all.
+pub(crate) fn live_json_stream(
+    introspect: &Arc<dyn TaskIntrospect>,
     filter: Option<&str>,
-    args: &Args,
+    sort: Option<&str>,
     limit: usize,
 ) -> impl Iterator<Item = String> + Send + 'static {
-    let sort = args.get::<String>("sort");
     let mut keys: Vec<(u64, TaskId)> = Vec::new();
-    ctx.introspect.for_each_live(&mut |task| {
+    introspect.for_each_live(&mut |task| {
         if matches_filter(&task, filter) {
-            keys.push((sort_key(&task, sort.as_deref()), task.id));
+            keys.push((sort_key(&task, sort), task.id));
         }
     });
     keys.sort_unstable();
     if limit > 0 {
         keys.truncate(limit);
     }
-    let introspect = Arc::clone(&ctx.introspect);
+    let introspect = Arc::clone(introspect);
     let mut ids = keys.into_iter().map(|(_, id)| id).peekable();
     let mut opened = false;
     let mut wrote_any = false;
@@ -402,6 +430,7 @@ fn ps_terminated() -> Command<MonitorContext> {
         .arg(filter_option())
         .arg(wide_flag())
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let filter = args.get::<String>("filter");
             let all = ctx.introspect.terminated();
@@ -458,8 +487,9 @@ fn where_() -> Command<MonitorContext> {
         .alias("w")
         .about(
             "Show where a task is: its state, how long its current poll has lasted, the chain \
-             of tasks that spawned it with their spawn locations, and its await stack when the \
-             runtime adapter can take one.",
+             of tasks that spawned it with their spawn locations, and its await stack: the \
+             pending calls of functions marked #[frame] (any runtime), plus tokio's task dump \
+             where enabled.",
         )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps"))
         .arg(json_flag())
@@ -473,7 +503,11 @@ fn where_() -> Command<MonitorContext> {
 fn where_terminated() -> Command<MonitorContext> {
     Command::new("where-terminated")
         .alias("wt")
-        .about("Show how an ended task ended and the chain of tasks that spawned it.")
+        .about(
+            "Show how an ended task ended, the chain of tasks that spawned it, and the \
+             #[frame]-marked calls it was awaiting if it ended before they completed \
+             (cancelled, dropped, or by a panic).",
+        )
         .arg(Arg::task_id("TASK_ID").help("the task, as listed by ps-terminated"))
         .arg(json_flag())
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
@@ -502,40 +536,94 @@ fn cancel() -> Command<MonitorContext> {
             let id: Option<TaskId> = args.get("TASK_ID");
             async move {
                 let id = id.ok_or("missing TASK_ID")?;
-                introspect.cancel(id).map_err(error)?;
-                let deadline = std::time::Instant::now() + CANCEL_WAIT;
-                loop {
-                    let task = introspect.task(id);
-                    if task.as_ref().is_none_or(|task| task.state.is_terminal()) {
-                        let name = task
-                            .as_ref()
-                            .and_then(|task| task.name.clone())
-                            .map(|name| format!(" ({name})"))
-                            .unwrap_or_default();
-                        return Ok(format!("Cancelled task {id}{name}\n"));
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        let task = task.expect("checked above");
-                        return Ok(match task.poll_ns {
-                            Some(poll_ns) => format!(
-                                "Cancel requested for task {id}, but it is stuck inside a poll \
-                                 ({} so far on {}); it will stop when that poll returns\n",
-                                duration_ns(poll_ns),
-                                task.thread.as_deref().unwrap_or("its worker")
-                            ),
-                            None => {
-                                format!(
-                                    "Cancel requested for task {id}; it has not stopped within \
-                                     {}s (its runtime may be busy or blocked); check with: ps\n",
-                                    CANCEL_WAIT.as_secs()
-                                )
-                            }
-                        });
-                    }
-                    async_io::Timer::after(Duration::from_millis(2)).await;
-                }
+                let outcome = cancel_and_wait(&introspect, id).await.map_err(error)?;
+                Ok(outcome.message())
             }
         })
+}
+
+/// What came of a cancel request, after waiting up to [`CANCEL_WAIT`].
+#[derive(Debug)]
+pub(crate) enum CancelOutcome {
+    /// The task stopped (`task` is its record in the history, if still there).
+    Stopped {
+        /// The task's id.
+        id: TaskId,
+        /// Its final snapshot, unless it already left the history.
+        task: Option<TaskSnapshot>,
+    },
+    /// A worker is still inside the task's poll; it stops when that returns.
+    StuckInPoll {
+        /// The task as it is now.
+        task: TaskSnapshot,
+    },
+    /// The task has not been polled since (its runtime may be busy).
+    NotYetStopped {
+        /// The task as it is now.
+        task: TaskSnapshot,
+    },
+}
+
+impl CancelOutcome {
+    /// The one-line answer the console prints (and the web UI shows).
+    pub(crate) fn message(&self) -> String {
+        match self {
+            CancelOutcome::Stopped { id, task } => {
+                let name = task
+                    .as_ref()
+                    .and_then(|task| task.name.clone())
+                    .map(|name| format!(" ({})", single_line(&name)))
+                    .unwrap_or_default();
+                format!("Cancelled task {id}{name}\n")
+            }
+            CancelOutcome::StuckInPoll { task } => format!(
+                "Cancel requested for task {}, but it is stuck inside a poll ({} so far on {}); \
+                 it will stop when that poll returns\n",
+                task.id,
+                duration_ns(task.poll_ns.unwrap_or(0)),
+                single_line(task.thread.as_deref().unwrap_or("its worker"))
+            ),
+            CancelOutcome::NotYetStopped { task } => format!(
+                "Cancel requested for task {}; it has not stopped within {}s (its runtime may be \
+                 busy or blocked); check with: ps\n",
+                task.id,
+                CANCEL_WAIT.as_secs()
+            ),
+        }
+    }
+}
+
+/// Requests cancellation of `id` and waits (on the monitor's loop, never
+/// the application's runtime) up to [`CANCEL_WAIT`] for it to stop: the
+/// one implementation behind the console's `cancel` and the web UI's.
+pub(crate) async fn cancel_and_wait(
+    introspect: &Arc<dyn TaskIntrospect>,
+    id: TaskId,
+) -> Result<CancelOutcome, RegistryError> {
+    introspect.cancel(id)?;
+    let deadline = std::time::Instant::now() + CANCEL_WAIT;
+    loop {
+        let task = introspect.task(id);
+        match task {
+            None => return Ok(CancelOutcome::Stopped { id, task: None }),
+            Some(task) if task.state.is_terminal() => {
+                return Ok(CancelOutcome::Stopped {
+                    id,
+                    task: Some(task),
+                });
+            }
+            Some(task) if std::time::Instant::now() >= deadline => {
+                return Ok(if task.poll_ns.is_some() {
+                    CancelOutcome::StuckInPoll { task }
+                } else {
+                    CancelOutcome::NotYetStopped { task }
+                });
+            }
+            Some(_) => {
+                async_io::Timer::after(Duration::from_millis(2)).await;
+            }
+        }
+    }
 }
 
 fn stacktrace() -> Command<MonitorContext> {
@@ -548,6 +636,7 @@ fn stacktrace() -> Command<MonitorContext> {
              this names the tasks that hold its worker threads.",
         )
         .arg(json_flag())
+        .local()
         .run(|ctx: &mut MonitorContext, args: &Args, out| {
             let mut running = Vec::new();
             ctx.introspect.for_each_live(&mut |task| {
@@ -571,11 +660,11 @@ fn stacktrace() -> Command<MonitorContext> {
             for task in &running {
                 out.line(format!(
                     "thread {}: polling task {} ({}) for {}, spawned at {}",
-                    task.thread.as_deref().unwrap_or("?"),
+                    single_line(task.thread.as_deref().unwrap_or("?")),
                     task.id,
-                    task.display_name(),
+                    single_line(task.display_name()),
                     duration_ns(task.poll_ns.unwrap_or(0)),
-                    task.location
+                    single_line(&task.location)
                 ));
             }
             Ok(())
@@ -588,6 +677,7 @@ fn console() -> Command<MonitorContext> {
             "Enter the console: the values, tunables and actions the application exposed \
              (ls, get NAME, set NAME VALUE, call NAME ARGS...). exit returns here.",
         )
+        .local()
         .run(|ctx: &mut MonitorContext, _: &Args, _| {
             if ctx.request_console() {
                 Ok(())
@@ -605,6 +695,7 @@ fn exit() -> Command<MonitorContext> {
         .alias("quit")
         .alias("q")
         .about("Leave the monitor (the application keeps running). Ctrl-D does the same.")
+        .local()
         .run(|_, _, out| {
             out.line("Leaving the monitor. Bye.");
             out.exit();

@@ -17,11 +17,12 @@ use std::{
     fmt::{self, Write as _},
 };
 
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
 
-use crate::format::duration_ns;
+use crate::format::{busy, duration_ns, single_line};
 
 /// The widest a free-form cell (name, location, message, thread) gets in a
 /// table, even with `--wide`.
@@ -41,6 +42,17 @@ pub(super) enum Fit {
     Head,
     /// Paths, whose end matters (`file.rs:12:5`): cut at the start.
     Tail,
+}
+
+/// A bordered comfy-table with `header`, for the small tables of `sites`,
+/// `lints` and `top` (a few hundred rows at most, so built whole).
+pub(super) fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    table
 }
 
 impl Fit {
@@ -267,20 +279,12 @@ pub(super) fn short_location(location: &str) -> &str {
     location
 }
 
-/// Busy time for a table. The default clock ticks every millisecond, so
-/// below that the honest answer is "under a millisecond", not `0ns`.
-fn busy(ns: u64) -> String {
-    if ns < 1_000_000 {
-        "<1ms".to_owned()
-    } else {
-        duration_ns(ns)
-    }
-}
-
 /// The cells of one `ps` row.
 pub(super) struct LiveRow<'a> {
     id: String,
     task: &'a TaskSnapshot,
+    name: Cow<'a, str>,
+    location: Cow<'a, str>,
     age: String,
     polls: String,
     busy: String,
@@ -290,13 +294,18 @@ pub(super) struct LiveRow<'a> {
 impl<'a> LiveRow<'a> {
     pub(super) fn new(task: &'a TaskSnapshot) -> Self {
         let in_poll = match (task.poll_ns, &task.thread) {
-            (Some(ns), Some(thread)) => format!("{} on {thread}", duration_ns(ns)),
+            (Some(ns), Some(thread)) => {
+                format!("{} on {}", duration_ns(ns), single_line(thread))
+            }
             (Some(ns), None) => duration_ns(ns),
             _ => "-".to_owned(),
         };
         Self {
             id: task.id.to_string(),
             task,
+            // Shown escaped: a newline in a name must not forge a line.
+            name: single_line(task.display_name()),
+            location: single_line(short_location(&task.location)),
             age: duration_ns(task.age_ns),
             polls: task.polls.to_string(),
             busy: busy(task.busy_ns),
@@ -308,8 +317,8 @@ impl<'a> LiveRow<'a> {
         f(&[
             &self.id,
             self.task.state.as_str(),
-            self.task.display_name(),
-            short_location(&self.task.location),
+            &self.name,
+            &self.location,
             &self.age,
             &self.polls,
             &self.busy,
@@ -327,9 +336,9 @@ fn terminated_cells(task: &TaskSnapshot) -> [String; 6] {
     };
     [
         task.id.to_string(),
-        task.display_name().to_owned(),
-        ended,
-        short_location(&task.location).to_owned(),
+        single_line(task.display_name()).into_owned(),
+        single_line(&ended).into_owned(),
+        single_line(short_location(&task.location)).into_owned(),
         duration_ns(task.age_ns),
         duration_ns(task.ended_ago_ns.unwrap_or(0)),
     ]
@@ -365,7 +374,7 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
         out,
         "Task {} ({}) is {}",
         task.id,
-        task.display_name(),
+        single_line(task.display_name()),
         task.state
     )?;
     if let Some(poll_ns) = task.poll_ns {
@@ -374,11 +383,11 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
             "  inside poll #{} for {} on thread {}",
             task.polls,
             duration_ns(poll_ns),
-            task.thread.as_deref().unwrap_or("?")
+            single_line(task.thread.as_deref().unwrap_or("?"))
         )?;
     }
     if let Some(ended) = &task.ended {
-        writeln!(out, "  ended: {ended}")?;
+        writeln!(out, "  ended: {}", single_line(&ended.to_string()))?;
     }
     writeln!(out, "Creation chain (root first):")?;
     let mut depth = 0;
@@ -389,12 +398,12 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
             "{:indent$}task {} ({})",
             "",
             frame.id,
-            frame.name.as_deref().unwrap_or("-"),
+            single_line(frame.name.as_deref().unwrap_or("-")),
             indent = 2 + depth * 2
         );
         match (&frame.location, frame.state) {
             (Some(location), Some(state)) => {
-                let _ = write!(line, " spawned at {location} [{state}]");
+                let _ = write!(line, " spawned at {} [{state}]", single_line(location));
             }
             _ => line.push_str(" [no longer recorded]"),
         }
@@ -406,23 +415,11 @@ fn write_trace(out: &mut String, trace: &TaskTrace) -> fmt::Result {
         "{:indent$}task {} ({}) spawned at {}",
         "",
         task.id,
-        task.display_name(),
-        task.location,
+        single_line(task.display_name()),
+        single_line(&task.location),
         indent = 2 + depth * 2
     )?;
-    match &trace.stack {
-        Some(stack) => {
-            writeln!(out, "Stack:")?;
-            for line in stack.lines() {
-                writeln!(out, "  {line}")?;
-            }
-        }
-        None => writeln!(
-            out,
-            "(no await stack: this runtime adapter does not capture one)"
-        )?,
-    }
-    Ok(())
+    trace.write_await_stacks(out)
 }
 
 #[cfg(test)]

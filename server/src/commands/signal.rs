@@ -68,6 +68,7 @@ pub(super) fn command() -> Command<MonitorContext> {
         )
         .arg(Arg::string("SIGNAME").help("the signal's name, e.g. USR1 or SIGTERM"))
         .arg(Arg::flag("confirm").help("required for signals that end or stop the process"))
+        .local()
         .run(|_, args, out| {
             let raw: String = args.get("SIGNAME").ok_or("missing SIGNAME")?;
             let upper = raw.trim().to_ascii_uppercase();

@@ -14,6 +14,7 @@ use monitor_core::{
 pub const CONSOLE_PROMPT: &str = "console >>> ";
 
 /// What the console's commands can reach: the application's namespace.
+#[derive(Clone)]
 pub struct ConsoleContext {
     namespace: Arc<Namespace>,
 }
@@ -131,6 +132,9 @@ pub(crate) fn dispatcher(
     if let Some(timeout) = timeout {
         dispatcher.set_timeout(timeout);
     }
+    // `ls`, `get` and `set` run the application's own code (renderers,
+    // parsers, setters), which may block on the application's locks.
+    dispatcher.run_sync_on_threads(crate::monitor::COMMAND_THREADS);
     dispatcher.register(ls())?;
     dispatcher.register(get())?;
     dispatcher.register(set())?;
@@ -148,6 +152,7 @@ pub(crate) fn dispatcher(
             .alias("quit")
             .alias("q")
             .about("Leave the console.")
+            .local()
             .run(|_: &mut ConsoleContext, _: &Args, out| {
                 out.line("Leaving the console.");
                 out.exit();

@@ -365,4 +365,9 @@ impl Transport for UnixTransport {
     fn local_addr(&self) -> String {
         format!("unix:{}", self.path.display())
     }
+
+    /// The socket has mode 0600: only the process's user (and root) connect.
+    fn is_local(&self) -> bool {
+        true
+    }
 }

@@ -314,7 +314,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// or `Ok`: no built-in command panics on any input, every error is one
 /// line, and the line is answered (an empty line may repeat nothing).
 pub fn check_reply(line: &str, reply: &str) -> Result<(), String> {
-    if reply.contains("panicked") {
+    if reply.lines().any(reports_a_panic) {
         return Err(format!("{line:?} made a command panic: {reply:?}"));
     }
     if reply.contains('\x1b') || reply.contains('\u{9b}') {
@@ -324,6 +324,32 @@ pub fn check_reply(line: &str, reply: &str) -> Result<(), String> {
         return Err(format!("{line:?} got an unterminated reply: {reply:?}"));
     }
     Ok(())
+}
+
+/// Whether `line` is the dispatcher's report of a panic: `NAME: command
+/// panicked: …` or `HOOK hook panicked: …` at the start of a line. The
+/// word "panicked" alone is no sign: replies echo what was typed (`help:
+/// no command "panicked"`).
+fn reports_a_panic(line: &str) -> bool {
+    let hook = ["precmd", "postcmd", "emptyline", "default"]
+        .iter()
+        .any(|hook| line.starts_with(&format!("{hook} hook panicked: ")));
+    let command = line.split_once(": ").is_some_and(|(name, rest)| {
+        !name.contains([' ', '"']) && rest.starts_with("command panicked: ")
+    });
+    hook || command
+}
+
+#[test]
+fn only_the_dispatchers_panic_reports_count_as_panics() {
+    assert!(reports_a_panic("ps: command panicked: index out of bounds"));
+    assert!(reports_a_panic("precmd hook panicked: boom"));
+    assert!(!reports_a_panic(
+        "help: no command \"eYYpanickedYY\" (type \"help\" for the list of commands)"
+    ));
+    assert!(!reports_a_panic(
+        "Unknown command \"x: command panicked: \". Type \"help\" for the list of commands."
+    ));
 }
 
 /// Words that lead the argument mapping into the built-in commands.

@@ -1,0 +1,21 @@
+//! Diagnostics over the tracked tasks: per-spawn-site statistics
+//! ([`SiteTable`], [`SiteStats`]), lints ([`lints`]) and activity over an
+//! interval ([`ActivitySample`], [`TopReport`]).
+//!
+//! Everything here is read from the registry by the monitor, or written
+//! when a task is spawned, ends, or has a poll of at least a millisecond —
+//! never on an ordinary poll. See `docs/LINTS.md` for what each lint means.
+
+mod activity;
+mod histogram;
+mod lints;
+mod sites;
+mod thresholds;
+
+pub use activity::{ActivitySample, SiteActivity, TaskActivity, TopReport};
+pub(crate) use histogram::RESOLUTION_NS;
+pub use histogram::{Histogram, HistogramBucket};
+pub use lints::{Lint, LintId, LintSubject, Severity, lints};
+pub(crate) use sites::EndReason;
+pub use sites::{DEFAULT_MAX_SITES, EndCounts, SiteStats, SiteTable};
+pub use thresholds::{THRESHOLD_NAMES, ThresholdError, Thresholds};
