@@ -22,7 +22,7 @@ fn env(pairs: &[(&str, String)]) -> MonitorEnv {
 }
 
 /// A port `p` with `p..p + 4` free right now.
-fn four_free_ports() -> u16 {
+fn six_free_ports() -> u16 {
     for _ in 0..50 {
         let probe = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = probe.local_addr().unwrap().port();
@@ -30,14 +30,14 @@ fn four_free_ports() -> u16 {
         if base > 65_000 {
             continue;
         }
-        let all: Vec<_> = (base..base + 4)
+        let all: Vec<_> = (base..base + 6)
             .map(|port| TcpListener::bind(("127.0.0.1", port)))
             .collect();
         if all.iter().all(Result::is_ok) {
             return base;
         }
     }
-    panic!("no four consecutive free ports");
+    panic!("no six consecutive free ports");
 }
 
 fn first_line(port: u16) -> String {
@@ -50,12 +50,12 @@ fn first_line(port: u16) -> String {
     line
 }
 
-/// Two processes with a console each, given ports two apart through
-/// `MONITOR_PORT`: both start (the console's port follows the monitor's),
-/// and each answers on its own pair of ports.
+/// Two processes with a console and a web UI each, given ports three apart
+/// through `MONITOR_PORT`: both start (the console's port follows the
+/// monitor's, + 1, and the web UI's, + 2), and each answers on its own ports.
 #[test]
-fn two_monitors_share_a_host_with_ports_two_apart() {
-    let base = four_free_ports();
+fn two_monitors_share_a_host_with_ports_three_apart() {
+    let base = six_free_ports();
     let start = |port: u16| {
         MonitorBuilder::new(TaskRegistry::new())
             .namespace(Namespace::new())
@@ -63,12 +63,16 @@ fn two_monitors_share_a_host_with_ports_two_apart() {
             .start()
     };
     let first = start(base).unwrap();
-    let second = start(base + 2).unwrap_or_else(|e| panic!("second monitor: {e}"));
+    let second = start(base + 3).unwrap_or_else(|e| panic!("second monitor: {e}"));
     assert_eq!(first.tcp_addr().unwrap().port(), base);
     assert_eq!(first.console_addr().unwrap().port(), base + 1);
-    assert_eq!(second.tcp_addr().unwrap().port(), base + 2);
-    assert_eq!(second.console_addr().unwrap().port(), base + 3);
-    for port in base..base + 4 {
+    #[cfg(feature = "http")]
+    assert_eq!(first.http_addr().unwrap().port(), base + 2);
+    assert_eq!(second.tcp_addr().unwrap().port(), base + 3);
+    assert_eq!(second.console_addr().unwrap().port(), base + 4);
+    #[cfg(feature = "http")]
+    assert_eq!(second.http_addr().unwrap().port(), base + 5);
+    for port in [base, base + 1, base + 3, base + 4] {
         assert!(!first_line(port).is_empty(), "port {port} answers");
     }
 }
@@ -86,7 +90,7 @@ fn monitor_off_starts_nothing() {
 
 #[test]
 fn the_code_wins_over_the_environment_and_fills_the_rest() {
-    let base = four_free_ports();
+    let base = six_free_ports();
     let dir = tempfile_dir();
     let socket = dir.join("monitor.sock");
     let monitor = MonitorBuilder::new(TaskRegistry::new())
