@@ -304,12 +304,14 @@ fn plan(config: &Config) -> String {
     let m = &config.monitor;
     if m.enabled {
         let host = m.host.map_or("127.0.0.1".to_owned(), |h| h.to_string());
-        let port = m
-            .port
-            .map_or(monitor_server::MONITOR_PORT.to_string(), |p| p.to_string());
-        let console = m
-            .console_port
-            .map_or(monitor_server::CONSOLE_PORT.to_string(), |p| p.to_string());
+        let main_port = m.port.unwrap_or(monitor_server::MONITOR_PORT);
+        let port = main_port.to_string();
+        // The console's port follows the monitor's (+ 1; any free one for 0).
+        let console = match (m.console_port, main_port) {
+            (Some(p), _) => p.to_string(),
+            (None, 0) => "0".to_owned(),
+            (None, p) => p.saturating_add(1).to_string(),
+        };
         let mut line = format!("monitor   {host}:{port}, console port {console}");
         if let Some(path) = &m.unix_socket {
             let _ = write!(line, ", unix {}", path.display());

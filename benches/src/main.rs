@@ -305,10 +305,15 @@ fn main() -> ExitCode {
 
     let mut scale = Vec::new();
     if options.runs("scale") {
-        eprintln!("scale: ps --json over live tasks ...");
-        scale.push(scale::scale(100_000, if options.quick { 3 } else { 5 }));
+        eprintln!("scale: ps --json and ps over live tasks ...");
+        let repetitions = if options.quick { 3 } else { 5 };
+        scale.push(scale::scale(100_000, repetitions, "ps --json"));
         if !options.quick {
-            scale.push(scale::scale(1_000_000, 3));
+            scale.push(scale::scale(1_000_000, 3, "ps --json"));
+        }
+        scale.push(scale::scale(100_000, repetitions, "ps"));
+        if !options.quick {
+            scale.push(scale::scale(1_000_000, 3, "ps"));
         }
     }
     let wedged = options.runs("wedged").then(|| {
@@ -604,13 +609,15 @@ fn console_only(_sizes: &Sizes) -> ExitCode {
 fn scale_table(summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut out = String::from(
-        "| live tasks | ps --json first byte (ms) | whole reply (ms) | in-process (ms) | reply | \
-         peak heap growth | per task | kept after |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| command | live tasks | first byte (ms) | whole reply (ms) | in-process ps --json (ms) | \
+         reply | peak heap growth | per task | kept after |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for s in &summary.scale {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} MB | {:.1} MB | {:.0} B | {:.1} kB |",
+            "| `{}` | {} | {:.1} | {:.1} | {:.1} | {:.1} MB | {:.1} MB | {:.0} B | {:.1} kB |",
+            s.command,
             s.tasks,
             s.ps_json_first_byte_ms,
             s.ps_json_total_ms,
@@ -680,7 +687,10 @@ fn targets(summary: &Summary) -> Vec<Target> {
     for s in &summary.scale {
         if s.tasks == 100_000 {
             targets.push(Target {
-                what: "`ps --json` over 100 000 tasks, server side (first byte)".to_owned(),
+                what: format!(
+                    "`{}` over 100 000 tasks, server side (first byte)",
+                    s.command
+                ),
                 goal: "< 100 ms".to_owned(),
                 measured: format!("{:.1} ms", s.ps_json_first_byte_ms),
                 met: s.ps_json_first_byte_ms < 100.0,
@@ -691,11 +701,19 @@ fn targets(summary: &Summary) -> Vec<Target> {
     // grow with the number of tasks: a streamed reply would need a fixed
     // buffer, so anything past a generous 16 MB at a million tasks is
     // growth in proportion to the task count.
-    if let [small, large, ..] = summary.scale.as_slice() {
+    for command in ["ps --json", "ps"] {
+        let runs: Vec<_> = summary
+            .scale
+            .iter()
+            .filter(|s| s.command == command)
+            .collect();
+        let [small, large, ..] = runs.as_slice() else {
+            continue;
+        };
         let per_task = large.peak_growth_bytes_per_task;
         targets.push(Target {
             what: format!(
-                "`ps --json` over {} tasks: monitor memory does not grow with the task count",
+                "`{command}` over {} tasks: monitor memory does not grow with the task count",
                 large.tasks
             ),
             goal: "bounded".to_owned(),

@@ -24,9 +24,13 @@ use crate::{
     workloads::wait_until,
 };
 
-/// `ps --json` over `tasks` live tasks.
+/// `ps --json` (or the `ps` table) over `tasks` live tasks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ScaleResult {
+    /// The console command measured: `ps --json`, or `ps` (the table,
+    /// streamed the same way since issue 15 #5).
+    #[serde(default = "ps_json")]
+    pub(crate) command: String,
     pub(crate) tasks: usize,
     pub(crate) repetitions: usize,
     /// From sending the command to the first byte of the reply, over
@@ -96,7 +100,11 @@ fn populated(tasks: usize) -> (Arc<tokio::runtime::Runtime>, Arc<TaskRegistry>, 
     (runtime, registry, monitor)
 }
 
-pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
+fn ps_json() -> String {
+    "ps --json".to_owned()
+}
+
+pub(crate) fn scale(tasks: usize, repetitions: usize, command: &str) -> ScaleResult {
     let counting = ALLOC.counting();
     let before_tasks = ALLOC.live();
     let (runtime, registry, monitor) = populated(tasks);
@@ -116,7 +124,7 @@ pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
         let counting = ALLOC.counting();
         ALLOC.reset_peak();
         let before = ALLOC.live();
-        let reply = console.command("ps --json").expect("ps --json answers");
+        let reply = console.command(command).expect("ps answers");
         peak_growth = peak_growth.max((ALLOC.peak() - before) as i64);
         // The monitor frees the reply after sending the prompt we just read.
         std::thread::sleep(Duration::from_millis(50));
@@ -135,6 +143,7 @@ pub(crate) fn scale(tasks: usize, repetitions: usize) -> ScaleResult {
     drop(monitor);
     drop(runtime);
     ScaleResult {
+        command: command.to_owned(),
         tasks,
         repetitions,
         ps_json_first_byte_ms: median(&first_byte),

@@ -153,59 +153,6 @@ pub(crate) enum Outcome {
     Failure { output: String, error: String },
 }
 
-/// Messages the server sends, as the whole reply, for a line it could not
-/// run at all.
-const LINE_ERRORS: &[&str] = &[
-    "Unknown command ",
-    "Ambiguous command ",
-    "Cannot read the line: ",
-    "error: line ",
-    "precmd hook panicked: ",
-    "postcmd hook panicked: ",
-    "emptyline hook panicked: ",
-    "default hook panicked: ",
-];
-
-/// Decides whether `text`, the reply to `line`, reports an error.
-///
-/// The protocol carries no status, so this reads the text: the server ends
-/// a failed command's reply with one line `<command name>: <message>`
-/// (after whatever the command printed first), and answers lines it cannot
-/// run with one of [`LINE_ERRORS`]. The limits: an application's custom
-/// hooks may word errors otherwise, and a successful reply whose last line
-/// happens to start with `<command name>: ` is taken for a failure. The
-/// framing proposed in the README removes the guesswork.
-pub(crate) fn classify(catalog: &Catalog, line: &str, text: &str) -> Outcome {
-    let first = text.lines().next().unwrap_or_default();
-    if LINE_ERRORS.iter().any(|prefix| first.starts_with(prefix)) {
-        return Outcome::Failure {
-            output: String::new(),
-            error: text.trim_end().to_owned(),
-        };
-    }
-    let typed = shell_words::split(line)
-        .ok()
-        .and_then(|words| words.into_iter().next())
-        .or_else(|| line.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default();
-    // Without a catalog (an unusual help layout) the typed word is the best
-    // guess: right whenever the full name was typed.
-    let name = catalog.resolve(&typed).map_or(typed.as_str(), |c| &c.name);
-    if name.is_empty() {
-        return Outcome::Success;
-    }
-    let prefix = format!("{name}: ");
-    let trimmed = text.trim_end_matches('\n');
-    let last_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
-    if trimmed[last_start..].starts_with(&prefix) {
-        return Outcome::Failure {
-            output: text[..last_start].to_owned(),
-            error: trimmed[last_start..].to_owned(),
-        };
-    }
-    Outcome::Success
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,66 +244,5 @@ Available commands:
         assert_eq!(catalog.complete_command("q"), ["q", "quit"]);
         assert_eq!(catalog.complete_command("?"), ["?"]);
         assert_eq!(catalog.complete_command("").len(), 9);
-    }
-
-    #[test]
-    fn errors_are_recognised() {
-        let catalog = catalog();
-        let failure = |output: &str, error: &str| Outcome::Failure {
-            output: output.into(),
-            error: error.into(),
-        };
-        assert_eq!(
-            classify(&catalog, "cancel 42", "cancel: No task 42 (never seen)\n"),
-            failure("", "cancel: No task 42 (never seen)")
-        );
-        // Through an alias and a prefix, the server names the command.
-        assert_eq!(
-            classify(&catalog, "ca 42", "cancel: No task 42\n"),
-            failure("", "cancel: No task 42")
-        );
-        assert_eq!(
-            classify(
-                &catalog,
-                "w x",
-                "where: invalid task id \"x\". usage: where TASK_ID\n"
-            ),
-            failure("", "where: invalid task id \"x\". usage: where TASK_ID")
-        );
-        // Output printed before the failure stays output.
-        assert_eq!(
-            classify(&catalog, "ps", "partial\nps: boom\n"),
-            failure("partial\n", "ps: boom")
-        );
-        assert_eq!(
-            classify(
-                &catalog,
-                "bogus",
-                "Unknown command \"bogus\". Type \"help\"\n"
-            ),
-            failure("", "Unknown command \"bogus\". Type \"help\"")
-        );
-        assert!(matches!(
-            classify(
-                &catalog,
-                "s",
-                "Ambiguous command \"s\": could be signal, stacktrace\n"
-            ),
-            Outcome::Failure { .. }
-        ));
-        assert_eq!(
-            classify(&catalog, "ps", "1 task running\n+--+\n"),
-            Outcome::Success
-        );
-        assert_eq!(
-            classify(&catalog, "where 1", "task 1 (where: here)\n"),
-            Outcome::Success
-        );
-        assert_eq!(classify(&catalog, "", ""), Outcome::Success);
-        // Without a catalog the typed word is used.
-        assert!(matches!(
-            classify(&Catalog::default(), "cancel 1", "cancel: No task 1\n"),
-            Outcome::Failure { .. }
-        ));
     }
 }

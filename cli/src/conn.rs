@@ -1,11 +1,14 @@
 //! The connection to a monitor: transport, prompt detection and replies.
 //!
-//! The monitor speaks a line-oriented telnet-style console with no framing:
-//! each line we send is answered by free text (CRLF line ends) followed by
-//! the prompt with no newline. So a reply is "everything up to the prompt",
-//! and the prompt itself must be known. It is configurable on the server,
-//! so unless the user names it we learn it at connect time (see
-//! [`Connection::detect_prompt`]).
+//! The monitor speaks a line-oriented telnet-style console: each line we
+//! send is answered by free text (CRLF line ends) followed by the prompt
+//! with no newline. The client reads the intro that way (learning the
+//! prompt, see [`Connection::detect_prompt`]), then switches the session to
+//! `.mode json`, where every line is answered by exactly one line holding a
+//! JSON object that says whether the command failed — so errors are never
+//! guessed from the text.
+
+use crate::catalog::Outcome;
 
 use std::{
     fmt,
@@ -77,8 +80,10 @@ pub(crate) enum Error {
     /// A line we were asked to send cannot be sent as one line.
     BadLine,
     /// A session control (`.mode json`, …) that would change how replies
-    /// are framed, which this client reads by prompt.
+    /// are framed, which this client sets itself.
     SessionControl(String),
+    /// A reply that is not the JSON object `.mode json` promises.
+    Framing(String),
     /// Any other I/O failure.
     Io(io::Error),
 }
@@ -136,8 +141,14 @@ impl fmt::Display for Error {
             Self::SessionControl(control) => write!(
                 f,
                 "\".{control}\" is a session control for raw connections (e.g. `nc`); \
-                 monitor-cli reads replies by prompt and does not pass it on (for JSON, \
-                 use a command's --json)"
+                 monitor-cli sets the session's mode and width itself and does not pass it \
+                 on (for JSON, use a command's --json)"
+            ),
+            Self::Framing(line) => write!(
+                f,
+                "the monitor's reply is not a JSON line ({:?}); is it an older monitor \
+                 without `.mode json` version 2?",
+                truncate(line, 120)
             ),
             Self::Io(err) => write!(f, "{err}"),
         }
@@ -167,10 +178,57 @@ pub(crate) struct Options {
 /// The answer to one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reply {
-    /// The text before the prompt, with LF line ends.
+    /// What the command printed, with LF line ends: its text, or its JSON
+    /// value on one line.
     pub(crate) text: String,
     /// The server closed the connection after this text (as `exit` does).
     pub(crate) closed: bool,
+    /// The command failed: the last line of `text` is its error.
+    pub(crate) failed: bool,
+    /// The prompt for the next line (it changes in the console).
+    pub(crate) prompt: Option<String>,
+    /// `text` is one JSON value (the command's `--json` output).
+    pub(crate) json: bool,
+}
+
+impl Reply {
+    /// Splits a failed reply into what the command printed and its error
+    /// (the last line), as the server's `ok` field says.
+    pub(crate) fn outcome(&self) -> Outcome {
+        if !self.failed {
+            return Outcome::Success;
+        }
+        let trimmed = self.text.trim_end_matches('\n');
+        let last_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        Outcome::Failure {
+            output: self.text[..last_start].to_owned(),
+            error: trimmed[last_start..].to_owned(),
+        }
+    }
+
+    fn text(text: String, closed: bool) -> Self {
+        Self {
+            text,
+            closed,
+            failed: false,
+            prompt: None,
+            json: false,
+        }
+    }
+}
+
+/// One reply line of `.mode json` (version 2).
+#[derive(serde::Deserialize)]
+struct JsonReply {
+    ok: bool,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    value: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    exit: bool,
+    #[serde(default)]
+    prompt: Option<String>,
 }
 
 enum Stream {
@@ -245,6 +303,8 @@ pub(crate) struct Connection {
     pending: usize,
     timeout: Duration,
     closed: bool,
+    /// The session is in `.mode json`: one JSON line per reply.
+    json: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -277,6 +337,7 @@ impl Connection {
             pending: 0,
             timeout: options.timeout,
             closed: false,
+            json: false,
         };
         let mut warnings = Vec::new();
         // A monitor with a token speaks first and then waits for `auth`:
@@ -301,7 +362,32 @@ impl Connection {
             }
             None => conn.detect_prompt(deadline)?,
         };
+        conn.control("mode json")?;
+        conn.json = true;
         Ok((conn, intro, warnings))
+    }
+
+    /// Sends a session control (`.mode json`, `.width 120`) and checks that
+    /// it was accepted.
+    fn control(&mut self, control: &str) -> Result<(), Error> {
+        self.drain()?;
+        self.write_raw(format!(".{control}\r\n").as_bytes())?;
+        self.pending += 1;
+        // `.mode json` is answered in the new framing already.
+        self.json = true;
+        let reply = self.read_reply(Instant::now() + self.timeout, "reply")?;
+        if reply.closed {
+            return Err(Error::Closed { text: reply.text });
+        }
+        if reply.failed {
+            return Err(Error::Framing(reply.text));
+        }
+        Ok(())
+    }
+
+    /// Tells the monitor how wide the terminal is, so tables fit it.
+    pub(crate) fn set_width(&mut self, columns: u16) -> Result<(), Error> {
+        self.control(&format!("width {columns}"))
     }
 
     /// The server's prompt.
@@ -492,29 +578,30 @@ impl Connection {
         }
     }
 
-    /// Reads up to the prompt, or to the end of the connection.
+    /// Reads one reply: up to the prompt in text mode, one JSON line in
+    /// `.mode json`, or to the end of the connection.
     fn read_reply(&mut self, deadline: Instant, waiting_for: &'static str) -> Result<Reply, Error> {
         loop {
-            // The prompt is the last thing the server writes before it waits
-            // for our next line, so it ends the buffer exactly.
-            if !self.prompt.is_empty() && self.buf.ends_with(&self.prompt) {
+            if self.json {
+                if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = self.buf.drain(..=end).collect();
+                    self.pending = self.pending.saturating_sub(1);
+                    return parse_json_reply(&decode(&line));
+                }
+            } else if !self.prompt.is_empty() && self.buf.ends_with(&self.prompt) {
+                // The prompt is the last thing the server writes before it
+                // waits for our next line, so it ends the buffer exactly.
                 let end = self.buf.len() - self.prompt.len();
                 let text = decode(&self.buf[..end]);
                 self.buf.clear();
                 self.pending = self.pending.saturating_sub(1);
-                return Ok(Reply {
-                    text,
-                    closed: false,
-                });
+                return Ok(Reply::text(text, false));
             }
             match self.fill(deadline)? {
                 Filled::Data => {}
                 Filled::Eof => {
                     self.pending = 0;
-                    return Ok(Reply {
-                        text: decode(&std::mem::take(&mut self.buf)),
-                        closed: true,
-                    });
+                    return Ok(Reply::text(decode(&std::mem::take(&mut self.buf)), true));
                 }
                 Filled::TimedOut => {
                     return Err(Error::Timeout {
@@ -557,6 +644,27 @@ impl Connection {
             }
         }
     }
+}
+
+/// Reads one `.mode json` line into a [`Reply`].
+fn parse_json_reply(line: &str) -> Result<Reply, Error> {
+    let line = line.trim_end();
+    let parsed: JsonReply =
+        serde_json::from_str(line).map_err(|_| Error::Framing(line.to_owned()))?;
+    let json = parsed.value.is_some();
+    let text = match (parsed.value, parsed.text) {
+        // A JSON value is printed as the server wrote it, on one line.
+        (Some(value), _) => format!("{}\n", value.get()),
+        (None, Some(text)) => text,
+        (None, None) => String::new(),
+    };
+    Ok(Reply {
+        text,
+        closed: parsed.exit,
+        failed: !parsed.ok,
+        prompt: parsed.prompt,
+        json,
+    })
 }
 
 fn is_timeout(err: &io::Error) -> bool {

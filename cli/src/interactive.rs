@@ -21,7 +21,7 @@ use rustyline::{
 
 use crate::{
     EXIT_CONNECTION,
-    catalog::{Catalog, Outcome, classify},
+    catalog::{Catalog, Outcome},
     conn::{self, Connection},
     fetch_catalog, is_exit, print_stdout,
     style::{ColorChoice, Style},
@@ -51,7 +51,7 @@ pub(crate) fn run(
 ) -> Result<ExitCode, conn::Error> {
     let out = Style::stdout(color);
     let err = Style::stderr(color);
-    let prompt = conn.prompt();
+    let mut prompt = conn.prompt();
     let conn = Rc::new(RefCell::new(conn));
     let catalog = fetch_catalog(&mut conn.borrow_mut())?;
     print_stdout(intro);
@@ -105,7 +105,11 @@ pub(crate) fn run(
             }
             Err(other) => return Err(other),
         };
-        show(&catalog, line, &reply.text, out);
+        show(&reply, out);
+        if let Some(next) = &reply.prompt {
+            // The console has a prompt of its own.
+            prompt.clone_from(next);
+        }
         if reply.closed {
             if is_exit(&catalog, line) {
                 return Ok(ExitCode::SUCCESS);
@@ -120,9 +124,9 @@ pub(crate) fn run(
 }
 
 /// Prints a reply; the error line, if any, in red.
-fn show(catalog: &Catalog, line: &str, text: &str, style: Style) {
-    match classify(catalog, line, text) {
-        Outcome::Success => print_stdout(text),
+fn show(reply: &conn::Reply, style: Style) {
+    match reply.outcome() {
+        Outcome::Success => print_stdout(&reply.text),
         Outcome::Failure { output, error } => {
             print_stdout(&output);
             print_stdout(&format!("{}\n", style.error(&error)));

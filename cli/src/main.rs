@@ -7,6 +7,7 @@
 
 mod catalog;
 mod conn;
+mod hosts;
 mod interactive;
 mod style;
 mod top;
@@ -21,7 +22,7 @@ use std::{
 use clap::Parser;
 
 use crate::{
-    catalog::{Catalog, Outcome, classify},
+    catalog::{Catalog, Outcome},
     conn::{Connection, Endpoint, Options},
     style::{ColorChoice, Style},
 };
@@ -50,6 +51,7 @@ const EXIT_CONNECTION: u8 = 3;
                   monitor-cli ps --json            one command, JSON on stdout\n  \
                   monitor-cli --port 6000 where 42\n  \
                   monitor-cli --unix /run/app.sock cancel 42\n  \
+                  monitor-cli --hosts 50101,50103 ps   one view of two processes\n  \
                   monitor-cli top -i 2s              busiest tasks, refreshed until q\n  \
                   printf 'ps\\nstacktrace\\n' | monitor-cli\n\n\
                   Options go before COMMAND: everything after it is sent to the monitor."
@@ -65,8 +67,22 @@ struct Cli {
 
     /// Connect to this Unix domain socket instead of TCP.
     #[cfg(unix)]
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port", "hosts"])]
     unix: Option<PathBuf>,
+
+    /// Run COMMAND on several monitors at once and merge the answers with
+    /// a host column (JSON replies: one array, each object with a "host"
+    /// field). Entries: HOST:PORT, PORT (on 127.0.0.1) or unix:PATH,
+    /// separated by commas.
+    #[arg(
+        long,
+        value_name = "HOST:PORT,...",
+        value_delimiter = ',',
+        value_parser = hosts::parse_endpoint,
+        conflicts_with_all = ["host", "port"],
+        requires = "command"
+    )]
+    hosts: Vec<Endpoint>,
 
     /// Seconds to wait for the connection and for each reply.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
@@ -142,8 +158,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, conn::Error> {
+    if !cli.hosts.is_empty() {
+        let line = shell_words::join(&cli.command);
+        let style = Style::stderr(cli.color);
+        return Ok(hosts::run(&cli.hosts, &cli.options(), &line, style));
+    }
     let endpoint = cli.endpoint();
     let (mut conn, intro, warnings) = Connection::open(&endpoint, &cli.options())?;
+    // Tables fit the terminal they are printed on; piped output keeps the
+    // server's default width.
+    if let Some((terminal_size::Width(columns), _)) = terminal_size::terminal_size() {
+        conn.set_width(columns.clamp(20, 1000))?;
+    }
     let errors = Style::stderr(cli.color);
     for warning in &warnings {
         eprintln!(
@@ -158,8 +184,7 @@ fn run(cli: &Cli) -> Result<ExitCode, conn::Error> {
             && io::stdin().is_terminal()
             && io::stdout().is_terminal();
         if full_screen {
-            let catalog = fetch_catalog(&mut conn)?;
-            return top::run(&mut conn, &catalog, &line, cli.timeout, cli.color);
+            return top::run(&mut conn, &line, cli.timeout, cli.color);
         }
         return one_shot(&mut conn, &line, cli.color);
     }
@@ -246,7 +271,7 @@ fn run_line(
     if reply.closed && !is_exit(catalog, line) {
         return Err(conn::Error::Closed { text: reply.text });
     }
-    match classify(catalog, line, &reply.text) {
+    match reply.outcome() {
         Outcome::Success => {
             print_stdout(&reply.text);
             Ok(true)

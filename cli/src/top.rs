@@ -15,7 +15,7 @@ use std::{
 };
 
 use crate::{
-    catalog::{Catalog, Outcome, classify},
+    catalog::Outcome,
     conn::{self, Connection},
     style::{ColorChoice, Style},
 };
@@ -34,7 +34,6 @@ pub(crate) fn is_top(words: &[String]) -> bool {
 /// printed like any failed command.
 pub(crate) fn run(
     conn: &mut Connection,
-    catalog: &Catalog,
     line: &str,
     timeout: Duration,
     color: ColorChoice,
@@ -53,7 +52,7 @@ pub(crate) fn run(
             Ok(reply) => break Err(conn::Error::Closed { text: reply.text }),
             Err(err) => break Err(err),
         };
-        match classify(catalog, line, &reply.text) {
+        match reply.outcome() {
             Outcome::Success => {
                 let mut screen = screen.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(err) = screen.draw(line, &reply.text) {

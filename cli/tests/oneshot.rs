@@ -275,3 +275,122 @@ fn session_controls_are_refused_without_stalling_the_client() {
     // The next line still runs, with the normal text framing.
     assert!(stdout(&output).starts_with("1 task running"), "{output:?}");
 }
+
+/// Success and failure come from the server's `.mode json` status, never
+/// from the wording: a command that prints `echo: …` succeeds, and one
+/// whose hook words its error unusually fails.
+#[test]
+fn errors_are_the_servers_status_not_a_guess_from_the_text() {
+    use monitor_core::dispatch::{Arg, Command, CommandError};
+    let app = App::start_with(&[], |builder| {
+        builder
+            .port(0)
+            .command(
+                Command::new("echo")
+                    .arg(Arg::string("TEXT"))
+                    .run(|_, args, out| {
+                        let text: String = args.get("TEXT").unwrap_or_default();
+                        out.line(format!("echo: {text}"));
+                        Ok(())
+                    }),
+            )
+            .command(Command::new("fail").run(|_, _, out| {
+                out.line("partial output");
+                Err(CommandError::new("it went wrong"))
+            }))
+    });
+    let output = app.cli().args(["echo", "hello"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "echo: hello\n");
+
+    let output = app.cli().arg("fail").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stdout(&output), "partial output\n");
+    assert!(
+        stderr(&output).contains("fail: it went wrong"),
+        "{output:?}"
+    );
+
+    // A --json reply arrives as the value itself, printed on one line.
+    let output = app.cli().args(["ps", "--json"]).output().unwrap();
+    assert_eq!(stdout(&output), "[]\n", "{output:?}");
+}
+
+/// `--hosts`: one command against several monitors, merged with a host
+/// column; an unreachable one is reported without hiding the others.
+#[test]
+fn hosts_merges_the_answers_of_several_monitors() {
+    let a = App::start(&["alpha"]);
+    let b = App::start(&["beta"]);
+    // A bare port means 127.0.0.1.
+    let hosts = format!("127.0.0.1:{},{}", a.port(), b.port());
+    let label_a = format!("127.0.0.1:{}", a.port());
+    let label_b = format!("127.0.0.1:{}", b.port());
+    let cli = || {
+        let mut cmd = assert_cmd::Command::new(support::BIN);
+        cmd.env("XDG_STATE_HOME", a.state.path())
+            .env("NO_COLOR", "1")
+            .env_remove("MONITOR_TOKEN")
+            .args(["--timeout", "10"]);
+        cmd
+    };
+
+    let output = cli().args(["--hosts", &hosts, "ps"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&label_a) && l.contains("alpha")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&label_b) && l.contains("beta")),
+        "{text}"
+    );
+
+    let output = cli()
+        .args(["--hosts", &hosts, "ps", "--json"])
+        .output()
+        .unwrap();
+    let merged: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let pairs: Vec<(String, String)> = merged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["host"].as_str().unwrap().to_owned(),
+                t["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [(label_a.clone(), "alpha".into()), (label_b, "beta".into())]
+    );
+
+    // A host nobody listens on: the others still answer; exit 3.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let output = cli()
+        .args([
+            "--hosts",
+            &format!("{label_a},127.0.0.1:{closed_port}"),
+            "ps",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(stdout(&output).contains("alpha"), "{output:?}");
+    assert!(
+        stderr(&output).contains(&format!(
+            "127.0.0.1:{closed_port}: monitor-cli: cannot connect"
+        )),
+        "{output:?}"
+    );
+    let output = cli().args(["--hosts", "db1", "ps"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(stderr(&output).contains("HOST:PORT"), "{output:?}");
+}

@@ -148,6 +148,24 @@ impl TaskTrace {
     }
 }
 
+/// Work a runtime runs outside the monitor's view; see
+/// [`TaskIntrospect::untracked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UntrackedTasks {
+    /// How many alive tasks the runtime counts beyond the tracked ones.
+    pub count: usize,
+    /// What to do to see them, for the person reading `ps`.
+    pub how_to_see: &'static str,
+}
+
+impl UntrackedTasks {
+    /// `count` untracked tasks, and the advice to show with them.
+    pub fn new(count: usize, how_to_see: &'static str) -> Self {
+        Self { count, how_to_see }
+    }
+}
+
 /// Read access to the tasks of an application, plus cancellation.
 ///
 /// The console's commands see tasks only through this trait, and call it
@@ -228,6 +246,14 @@ pub trait TaskIntrospect: Send + Sync + 'static {
     /// The default has none.
     fn stack(&self, id: TaskId) -> Option<String> {
         let _ = id;
+        None
+    }
+
+    /// Tasks the runtime is running that the monitor does not track, when
+    /// the runtime can count its own (tokio's alive-task count): `ps` and
+    /// `stats` then say how many there are and how to see them. The
+    /// default knows of none.
+    fn untracked(&self) -> Option<UntrackedTasks> {
         None
     }
 

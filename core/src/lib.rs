@@ -59,7 +59,9 @@ pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};
 pub use frame::{FrameNode, FrameTree, Framed, KEPT_TREES, MAX_FRAMES, framed};
 pub use id::{ParseTaskIdError, TaskId};
-pub use introspect::{CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame};
+pub use introspect::{
+    CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame, UntrackedTasks,
+};
 pub use monitor_macros::frame;
 pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};

@@ -23,9 +23,7 @@ use std::{
 
 use client::ConsoleClient;
 use monitor_core::{dispatch::Arg, framed};
-use monitor_server::{
-    MONITOR_PORT, Monitor, MonitorBuilder, MonitorError, console::Namespace, http::HTTP_PORT,
-};
+use monitor_server::{Monitor, MonitorBuilder, MonitorError, console::Namespace};
 
 /// The reporter's end of the report channel.
 #[derive(Debug, Clone)]
@@ -70,12 +68,13 @@ async fn next_report(reports: &ReportReceiver) -> Option<u64> {
 /// The demo's command-line options.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// The monitor's port (`--port N`, default 50101; the tour uses any free
-    /// port unless one is given).
-    pub port: u16,
-    /// The web UI's port (`--http-port N`, default 50103; any free port when
-    /// the monitor's port is 0 or for the tour, unless one is given).
-    pub http_port: u16,
+    /// The monitor's port (`--port N`); unset, it comes from `MONITOR_PORT`
+    /// or is 50101 (the tour uses any free port unless one is given).
+    pub port: Option<u16>,
+    /// The web UI's port (`--http-port N`); unset, it comes from
+    /// `MONITOR_HTTP_PORT` or follows the monitor's port (+2: 50103; any
+    /// free port when the monitor's is 0).
+    pub http_port: Option<u16>,
     /// `--tour`: run a scripted session against the monitor, print it, exit.
     pub tour: bool,
     /// `--tokio-console [ADDR]`: also serve tokio-console's API, at `ADDR`
@@ -86,8 +85,8 @@ pub struct Options {
 }
 
 const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour] [--tokio-console [ADDR]]\n\
-    --port N       the monitor's TCP port (default 50101; 0 = any free port)\n\
-    --http-port N  the web UI's port (default 50103; 0 = any free port)\n\
+    --port N       the monitor's TCP port (default $MONITOR_PORT, else 50101; 0 = any free port)\n\
+    --http-port N  the web UI's port (default $MONITOR_HTTP_PORT, else the monitor's + 2; 0 = any free port)\n\
     --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit\n\
     --tokio-console [ADDR]  also serve tokio-console (default 127.0.0.1:6669; needs the\n\
     \x20         tokio-console feature: cargo run --example demo --features tokio-console)";
@@ -164,21 +163,29 @@ impl Options {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        // The tour must work even when 50101 is taken.
-        let default_port = if tour { 0 } else { MONITOR_PORT };
-        let port = port.unwrap_or(default_port);
-        let default_http_port = if port == 0 { 0 } else { HTTP_PORT };
         Ok(Some(Self {
             port,
-            http_port: http_port.unwrap_or(default_http_port),
+            http_port,
             tour,
             tokio_console,
         }))
     }
 
-    /// Applies the options that configure the monitor itself
-    /// (`--tokio-console`) to `builder`.
-    pub fn apply(&self, builder: MonitorBuilder) -> MonitorBuilder {
+    /// Applies the options to the demo's monitor: `--port` and
+    /// `--http-port` win over the environment (`MONITOR_PORT`, …), which the
+    /// builder reads itself; the tour must work even when 50101 is taken,
+    /// so without either it uses any free port (and the web UI follows).
+    /// `--tokio-console` turns the bridge on.
+    pub fn configure(&self, builder: MonitorBuilder) -> MonitorBuilder {
+        let builder = match self.port {
+            Some(port) => builder.port(port),
+            None if self.tour && std::env::var_os("MONITOR_PORT").is_none() => builder.port(0),
+            None => builder,
+        };
+        let builder = match self.http_port {
+            Some(port) => builder.http_port(port),
+            None => builder,
+        };
         #[cfg(feature = "tokio-console")]
         if let Some(addr) = self.tokio_console {
             return builder.tokio_console(addr);
@@ -278,6 +285,13 @@ pub fn serve(
         std::process::exit(1);
     });
     println!("Demo app on {runtime} is running.");
+    if monitor.is_closed() {
+        println!("Monitor: off (MONITOR=off)");
+        if options.tour {
+            eprintln!("demo: the tour needs the monitor; unset MONITOR=off");
+            std::process::exit(1);
+        }
+    }
     if let Some(addr) = monitor.tcp_addr() {
         println!(
             "Monitor: nc {} {}   (or: telnet {0} {1}, monitor-cli --port {1})",
@@ -382,18 +396,18 @@ mod tests {
     #[test]
     fn options_parse_and_explain_mistakes() {
         let o = parse(&[]).unwrap().unwrap();
-        assert_eq!((o.port, o.http_port, o.tour), (50101, 50103, false));
+        assert_eq!((o.port, o.http_port, o.tour), (None, None, false));
         let o = parse(&["--tour"]).unwrap().unwrap();
-        assert_eq!((o.port, o.http_port, o.tour), (0, 0, true));
+        assert_eq!((o.port, o.tour), (None, true));
         let o = parse(&["--http-port", "8080"]).unwrap().unwrap();
-        assert_eq!((o.port, o.http_port), (50101, 8080));
+        assert_eq!((o.port, o.http_port), (None, Some(8080)));
         assert!(
             parse(&["--http-port", "web"])
                 .unwrap_err()
                 .contains("HTTP port")
         );
         let o = parse(&["--port", "9000", "--tour"]).unwrap().unwrap();
-        assert_eq!(o.port, 9000);
+        assert_eq!(o.port, Some(9000));
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--port"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--port", "x"]).unwrap_err().contains("0 to 65535"));

@@ -220,7 +220,7 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
             Ok(Event::Line(line)) => Some(line),
             Ok(Event::TooLong { .. } | Event::InvalidUtf8) => None,
             // Negotiation and Ctrl-C get no answer before authentication.
-            Ok(Event::Reply(_) | Event::Interrupt) => continue,
+            Ok(Event::Reply(_) | Event::Interrupt | Event::WindowSize { .. }) => continue,
             Ok(Event::Eof) => return Outcome::Denied,
             Err(err) => {
                 if err.kind() == io::ErrorKind::TimedOut {

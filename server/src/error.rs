@@ -13,6 +13,9 @@ pub enum MonitorError {
     /// A configuration value was refused.
     #[error("invalid monitor configuration: {0}")]
     Config(String),
+    /// An environment variable holds a value the monitor does not accept.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
     /// The monitor's thread could not be started.
     #[error("could not start the monitor thread: {0}")]
     Thread(#[source] std::io::Error),

@@ -32,6 +32,7 @@
 mod auth;
 pub mod commands;
 pub mod console;
+pub mod env;
 mod error;
 mod format;
 #[cfg(feature = "http")]

@@ -46,6 +46,7 @@ use crate::{
     MonitorError, auth,
     commands::{self, MonitorContext},
     console::{ConsoleContext, Namespace},
+    env::MonitorEnv,
     session,
     transport::TcpTransport,
 };
@@ -58,8 +59,9 @@ pub const MONITOR_HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// outgoing connection may hold it; [`MonitorBuilder::start`] then fails
 /// with an error that says so, and `.port(0)` picks any free port.
 pub const MONITOR_PORT: u16 = 50101;
-/// The default TCP port of the namespace console.
-pub const CONSOLE_PORT: u16 = 50102;
+/// The default TCP port of the namespace console: [`MONITOR_PORT`] + 1, as
+/// the console's port follows the monitor's (see [`crate::env`]).
+pub const CONSOLE_PORT: u16 = MONITOR_PORT + 1;
 
 /// Sessions served at once by default, per listener (the TCP port, the
 /// Unix socket, the console port… each have this many places); one more is
@@ -110,8 +112,8 @@ type InstallHooks = Box<dyn FnOnce(&mut Dispatcher<MonitorContext>) + Send>;
 pub struct MonitorBuilder {
     introspect: Arc<dyn TaskIntrospect>,
     executor: Option<Arc<dyn Executor>>,
-    host: IpAddr,
-    port: u16,
+    host: Option<IpAddr>,
+    port: Option<u16>,
     tcp: bool,
     allow_remote: bool,
     unix_path: Option<PathBuf>,
@@ -131,6 +133,8 @@ pub struct MonitorBuilder {
     limits: Limits,
     auth_token: Option<String>,
     auth_delay: Duration,
+    /// Settings from the environment; `None`: read the process's at start.
+    env: Option<MonitorEnv>,
     /// `Some(None)`: serve tokio-console's API at the default address.
     #[cfg(feature = "tokio-console")]
     tokio_console: Option<Option<SocketAddr>>,
@@ -185,8 +189,8 @@ impl MonitorBuilder {
         Self {
             introspect,
             executor: None,
-            host: IpAddr::V4(MONITOR_HOST),
-            port: MONITOR_PORT,
+            host: None,
+            port: None,
             tcp: true,
             allow_remote: false,
             unix_path: None,
@@ -217,7 +221,17 @@ impl MonitorBuilder {
             tokio_console: None,
             #[cfg(feature = "http")]
             http: crate::http::HttpOptions::default(),
+            env: None,
         }
+    }
+
+    /// Takes the environment's settings from `env` instead of the
+    /// process's variables (see [`env`](crate::env) for the variables and
+    /// the precedence rule); [`MonitorEnv::default()`] ignores the
+    /// environment altogether.
+    pub fn env(mut self, env: MonitorEnv) -> Self {
+        self.env = Some(env);
+        self
     }
 
     /// The HTTP listener's port (web UI, JSON API, `/metrics`): default
@@ -279,14 +293,14 @@ impl MonitorBuilder {
     /// set and an [`auth_token`](Self::auth_token) is given: the console
     /// can cancel tasks and send signals.
     pub fn host(mut self, host: IpAddr) -> Self {
-        self.host = host;
+        self.host = Some(host);
         self
     }
 
-    /// The TCP port (default 50101; 0 picks any free port, see
-    /// [`Monitor::tcp_addr`]).
+    /// The TCP port (default `MONITOR_PORT` from the environment, else
+    /// 50101; 0 picks any free port, see [`Monitor::tcp_addr`]).
     pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
+        self.port = Some(port);
         self
     }
 
@@ -338,8 +352,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// The console's TCP port (default 50102, or any free port when the
-    /// monitor's port is 0; see [`Monitor::console_addr`]).
+    /// The console's TCP port (default `MONITOR_CONSOLE_PORT`, else the
+    /// monitor's port + 1 — 50102 — or any free port when the monitor's
+    /// port is 0; see [`Monitor::console_addr`]).
     pub fn console_port(mut self, port: u16) -> Self {
         self.console_port = Some(port);
         self
@@ -523,7 +538,17 @@ impl MonitorBuilder {
     /// bound (port in use, permission denied, bad socket path), when a
     /// setting is invalid, or when the thread cannot be spawned.
     pub fn start(mut self) -> Result<Monitor, MonitorError> {
+        let env = match self.env.take() {
+            Some(env) => env,
+            None => MonitorEnv::from_process()?,
+        };
+        if !env.enabled {
+            return Ok(Monitor::disabled());
+        }
+        self.apply_env(env)?;
         self.validate()?;
+        let host = self.host.unwrap_or(IpAddr::V4(MONITOR_HOST));
+        let port = self.port.unwrap_or(MONITOR_PORT);
         let console = match self.namespace.take() {
             Some(namespace) => {
                 let namespace = Arc::new(namespace);
@@ -549,7 +574,7 @@ impl MonitorBuilder {
             .collect();
         let mut tcp_addr = None;
         if self.tcp {
-            let tcp = TcpTransport::bind(SocketAddr::new(self.host, self.port))?;
+            let tcp = TcpTransport::bind(SocketAddr::new(host, port))?;
             tcp_addr = Some(tcp.local_addr());
             transports.push((Arc::new(tcp), Service::Monitor));
         }
@@ -564,11 +589,11 @@ impl MonitorBuilder {
                     .map(|transport| (transport, Service::Console)),
             );
             if self.tcp && self.console_enabled {
-                // Port 0 for the monitor means "don't collide with anything":
-                // the console follows suit unless told otherwise.
-                let default_port = if self.port == 0 { 0 } else { CONSOLE_PORT };
-                let port = self.console_port.unwrap_or(default_port);
-                let tcp = TcpTransport::bind(SocketAddr::new(self.host, port))?;
+                let port = match self.console_port {
+                    Some(port) => port,
+                    None => console_port_after(port)?,
+                };
+                let tcp = TcpTransport::bind(SocketAddr::new(host, port))?;
                 console_addr = Some(tcp.local_addr());
                 transports.push((Arc::new(tcp), Service::Console));
             }
@@ -589,8 +614,8 @@ impl MonitorBuilder {
         #[cfg(feature = "http")]
         let http_addr = match std::mem::take(&mut self.http).bind(
             self.tcp,
-            self.host,
-            self.port,
+            host,
+            port,
             self.auth_token.clone(),
             self.auth_delay,
             self.limits.write_timeout,
@@ -656,7 +681,41 @@ impl MonitorBuilder {
         })
     }
 
+    /// Fills what the code left unset from the environment (issue 20's
+    /// precedence: code, then environment, then defaults).
+    fn apply_env(&mut self, env: MonitorEnv) -> Result<(), MonitorError> {
+        if self.host.is_none()
+            && let Some(host) = env.host
+        {
+            self.host = Some(host);
+            // The operator asked for this address; a non-loopback one still
+            // needs a token (checked in `validate`).
+            self.allow_remote = true;
+        }
+        self.port = self.port.or(env.port);
+        if self.unix_path.is_none() {
+            self.unix_path = env.unix;
+        }
+        if self.auth_token.is_none()
+            && let Some(token) = env.token
+        {
+            // Named here, as the token's value must never be shown.
+            auth::check_token(&token, self.limits.max_line)
+                .map_err(|err| MonitorError::Config(format!("MONITOR_TOKEN: {err}")))?;
+            self.auth_token = Some(token);
+        }
+        self.console_port = self.console_port.or(env.console_port);
+        #[cfg(feature = "http")]
+        if self.http.port.is_none() {
+            self.http.port = env.http_port;
+        }
+        // TOKIO_CONSOLE_BIND is read where the bridge binds (only when it was
+        // asked for), as console-subscriber reads it.
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), MonitorError> {
+        let host = self.host.unwrap_or(IpAddr::V4(MONITOR_HOST));
         // `is_loopback` is false for IPv4-mapped addresses such as
         // ::ffff:127.0.0.1, which then need a token too: erring on the side
         // of asking is the safe way round.
@@ -665,20 +724,20 @@ impl MonitorBuilder {
         #[cfg(not(feature = "http"))]
         let http = false;
         // The HTTP listener binds the same host: the same rules apply.
-        if (self.tcp || http) && !self.host.is_loopback() {
+        if (self.tcp || http) && !host.is_loopback() {
             if !self.allow_remote {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {}: the console can cancel \
                      tasks and signal the process; use 127.0.0.1 (the default), or call \
                      .allow_remote(true) and .auth_token(TOKEN) if the network is trusted",
-                    self.host
+                    host
                 )));
             }
             if self.auth_token.is_none() {
                 return Err(MonitorError::Config(format!(
                     "refusing to listen on non-loopback address {} without an auth token: \
                      call .auth_token(TOKEN) as well as .allow_remote(true)",
-                    self.host
+                    host
                 )));
             }
         }
@@ -761,6 +820,22 @@ impl MonitorBuilder {
             install(&mut dispatcher);
         }
         Ok(dispatcher)
+    }
+}
+
+/// The console's port when none is set: the monitor's + 1, so that
+/// processes given ports two apart never collide; any free port when the
+/// monitor's is 0.
+fn console_port_after(port: u16) -> Result<u16, MonitorError> {
+    match port {
+        0 => Ok(0),
+        _ => port.checked_add(1).ok_or_else(|| {
+            MonitorError::Config(
+                "the monitor's port is 65535, which leaves no next port for the console: set \
+                 MONITOR_CONSOLE_PORT or .console_port(..)"
+                    .into(),
+            )
+        }),
     }
 }
 
@@ -893,6 +968,23 @@ impl fmt::Debug for Monitor {
 }
 
 impl Monitor {
+    /// What `start` returns when `MONITOR=off`: nothing listens, and
+    /// [`is_closed`](Self::is_closed) is true from the start.
+    fn disabled() -> Self {
+        Self {
+            tcp_addr: None,
+            unix_path: None,
+            console_addr: None,
+            console_unix_path: None,
+            stop: None,
+            thread: None,
+            #[cfg(feature = "http")]
+            http_addr: None,
+            #[cfg(feature = "tokio-console")]
+            tokio_console: None,
+        }
+    }
+
     /// The TCP address actually bound (with the real port when port 0 was
     /// asked for); `None` when TCP is off.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
@@ -929,7 +1021,8 @@ impl Monitor {
         self.http_addr
     }
 
-    /// `true` once [`close`](Monitor::close) has run.
+    /// `true` once [`close`](Monitor::close) has run, and for a monitor the
+    /// environment switched off (`MONITOR=off`).
     pub fn is_closed(&self) -> bool {
         self.thread.is_none()
     }

@@ -109,6 +109,11 @@ struct Answer {
     exit: bool,
     /// The rest of a streamed reply, written chunk by chunk after `text`.
     stream: Option<ReplyStream>,
+    /// `text` and `stream` together are one JSON value (a `--json` reply).
+    json: bool,
+    /// The command that failed, for `.mode json`'s error fields; `None`
+    /// for lines that named no command.
+    command: Option<String>,
 }
 
 impl Answer {
@@ -118,6 +123,8 @@ impl Answer {
             is_error: true,
             exit: false,
             stream: None,
+            json: false,
+            command: None,
         }
     }
 
@@ -166,14 +173,23 @@ impl Conversation {
         if line.trim().is_empty() && !self.may_repeat() {
             return Answer::ok(String::new());
         }
-        let (reply, stream) = match &mut self.console {
+        let (reply, stream, json, command) = match &mut self.console {
             Some(console) => {
                 let reply = console.handle_line(line).await;
-                (reply, console.take_stream())
+                let command = reply
+                    .is_error
+                    .then(|| command_name(console.dispatcher(), line))
+                    .flatten();
+                (reply, console.take_stream(), false, command)
             }
             None => {
                 let reply = self.monitor.handle_line(line).await;
-                (reply, self.monitor.take_stream())
+                let json = self.monitor.context_mut().take_json_reply();
+                let command = reply
+                    .is_error
+                    .then(|| command_name(self.monitor.dispatcher(), line))
+                    .flatten();
+                (reply, self.monitor.take_stream(), json, command)
             }
         };
         let mut answer = Answer {
@@ -181,6 +197,8 @@ impl Conversation {
             is_error: reply.is_error,
             exit: reply.exit,
             stream,
+            json,
+            command,
         };
         if answer.exit && self.console.is_some() && !self.console_only {
             // `exit` in the console returns to the monitor.
@@ -225,12 +243,51 @@ impl Conversation {
                 self.framing = Framing::Text;
                 Answer::ok("Text mode: replies are followed by the prompt.\n".to_owned())
             }
+            ["width", rest @ ..] => self.width_control(rest),
             _ => Answer::error(format!(
-                "unknown session control \".{control}\"; accepted: .mode json, .mode text\n"
+                "unknown session control \".{control}\"; accepted: .mode json, .mode text, \
+                 .width [N]\n"
             )),
         }
     }
+
+    /// `.width` tells the width tables are laid out for; `.width N` sets
+    /// it (monitor-cli sends its terminal's).
+    fn width_control(&mut self, words: &[&str]) -> Answer {
+        let current = self.monitor.context().width();
+        match words {
+            [] => Answer::ok(format!(
+                "Tables are laid out for {current} columns; set with .width N \
+                 ({MIN_WIDTH}..={MAX_WIDTH}), or see everything with ps --wide.\n"
+            )),
+            [n] => match n.parse::<usize>() {
+                Ok(width) if (MIN_WIDTH..=MAX_WIDTH).contains(&width) => {
+                    self.monitor.context_mut().set_width(width);
+                    Answer::ok(String::new())
+                }
+                _ => Answer::error(format!(
+                    "invalid width \"{n}\" (expected a number of columns from {MIN_WIDTH} to \
+                     {MAX_WIDTH}); the width stays {current}\n"
+                )),
+            },
+            _ => Answer::error("usage: .width [N]\n".to_owned()),
+        }
+    }
+
+    /// The client's terminal reported its size (telnet NAWS): tables follow
+    /// it, within the bounds `.width` accepts; 0 (unknown) is ignored.
+    fn window_resized(&mut self, width: u16) {
+        if width > 0 {
+            let width = usize::from(width).clamp(MIN_WIDTH, MAX_WIDTH);
+            self.monitor.context_mut().set_width(width);
+        }
+    }
 }
+
+/// The narrowest session width accepted: narrower, tables are stubs.
+const MIN_WIDTH: usize = 20;
+/// The widest session width accepted.
+const MAX_WIDTH: usize = 1000;
 
 async fn serve(connection: Connection, slot: &SessionSlot) {
     let shared = &slot.0;
@@ -297,6 +354,10 @@ async fn serve(connection: Connection, slot: &SessionSlot) {
                  leave)\n"
                     .to_owned(),
             ),
+            Ok(Event::WindowSize { width, .. }) => {
+                talk.window_resized(width);
+                continue;
+            }
             Ok(Event::Reply(bytes)) => {
                 if out.raw(&bytes).await.is_err() {
                     return;
@@ -366,32 +427,89 @@ async fn send(out: &mut Writer, talk: &Conversation, answer: &mut Answer) -> io:
             }
             out.text(talk.prompt()).await
         }
-        Framing::Json => {
-            // serde_json escapes every control character, so one object is
-            // always exactly one line and needs no neutralizing. A streamed
-            // reply is several objects; all but the last have "more": true.
-            let streamed = stream.is_some();
-            let object = |text: &str, more: bool| {
-                serde_json::json!({
-                    "v": 1,
-                    "ok": !answer.is_error,
-                    "text": text,
-                    "exit": answer.exit && !more,
-                    "console": talk.console.is_some(),
-                    "more": more,
-                })
-            };
-            out.text(&format!("{}\n", object(&answer.text, streamed)))
-                .await?;
-            if let Some(stream) = stream {
-                for chunk in stream {
-                    out.text(&format!("{}\n", object(&chunk, true))).await?;
-                }
-                out.text(&format!("{}\n", object("", false))).await?;
-            }
-            Ok(())
-        }
+        Framing::Json => send_json(out, talk, answer, stream).await,
     }
+}
+
+/// The command a line ran, as the dispatcher resolves its first word.
+fn command_name<C>(
+    dispatcher: &monitor_core::dispatch::Dispatcher<C>,
+    line: &str,
+) -> Option<String> {
+    match dispatcher.resolve_line(line) {
+        monitor_core::dispatch::Precmd::Run { command, .. } => Some(command),
+        _ => None,
+    }
+}
+
+/// Writes one answer in `.mode json`: exactly one line, one JSON object,
+/// however the reply was produced.
+///
+/// `{"v":2,"ok":true,"value":…}` for a JSON reply (`--json`), the value
+/// itself rather than a string holding it; `{"v":2,"ok":true,"text":"…"}`
+/// for text; `{"v":2,"ok":false,"error":{"command":…,"message":…},"text":…}`
+/// for an error; each with `"exit"`, `"console"` and the `"prompt"` text
+/// mode would show next (so a client can show it). A streamed reply is
+/// written into its object chunk by chunk (a value's chunks raw, a text's
+/// escaped), so it is never held whole here either. serde_json escapes
+/// every control character, so an object never spans lines.
+async fn send_json(
+    out: &mut Writer,
+    talk: &Conversation,
+    answer: &Answer,
+    stream: Option<ReplyStream>,
+) -> io::Result<()> {
+    let tail = format!(
+        ",\"exit\":{},\"console\":{},\"prompt\":{}}}\n",
+        answer.exit,
+        talk.console.is_some(),
+        serde_json::Value::from(talk.prompt())
+    );
+    if answer.is_error {
+        let message = answer.text.trim_end().lines().last().unwrap_or_default();
+        let message = answer
+            .command
+            .as_deref()
+            .and_then(|name| message.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or(message);
+        let head = serde_json::json!({
+            "v": JSON_FRAMING_VERSION,
+            "ok": false,
+            "error": { "command": answer.command, "message": message },
+            "text": answer.text,
+        })
+        .to_string();
+        return out
+            .text(&format!("{}{tail}", &head[..head.len() - 1]))
+            .await;
+    }
+    let head = format!("{{\"v\":{JSON_FRAMING_VERSION},\"ok\":true,");
+    let value_whole = !answer.text.trim().is_empty()
+        && serde_json::from_str::<serde::de::IgnoredAny>(&answer.text).is_ok();
+    if answer.json && (stream.is_some() || value_whole) {
+        out.text(&format!("{head}\"value\":")).await?;
+        out.text(answer.text.trim_end()).await?;
+        for chunk in stream.into_iter().flatten() {
+            out.text(chunk.trim_end()).await?;
+        }
+        return out.text(&tail).await;
+    }
+    out.text(&format!("{head}\"text\":\"")).await?;
+    out.text(&json_escaped(&answer.text)).await?;
+    for chunk in stream.into_iter().flatten() {
+        out.text(&json_escaped(&chunk)).await?;
+    }
+    out.text(&format!("\"{tail}")).await
+}
+
+/// The version in every `.mode json` object: 2 since a reply is always
+/// exactly one object and JSON replies are values.
+const JSON_FRAMING_VERSION: u32 = 2;
+
+/// `text` escaped for the inside of a JSON string (without the quotes).
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::Value::from(text).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// `5 min`, `90s`, `300.0ms`: a timeout as configured, without rounding a

@@ -75,7 +75,8 @@ fn newlines_in_names_and_panic_messages_cannot_forge_lines_or_prompts() {
         );
         assert_not_forged(&command, &reply);
     }
-    let reply = cmd(&mut client, "ps-terminated");
+    // Whole with --wide (the default width cuts the message with `…`).
+    let reply = cmd(&mut client, "ps-terminated --wide");
     assert!(reply.contains("bad request:\\n"), "{reply}");
     let reply = cmd(&mut client, &format!("cancel {child_parent}"));
     assert!(reply.contains("nl\\n"), "{reply}");

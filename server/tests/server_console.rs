@@ -128,57 +128,61 @@ fn console_is_refused_without_a_namespace() {
 fn json_mode_answers_one_object_per_line() {
     let app = app(|b| b);
     let (mut c, _) = Client::new(app.monitor_side.connect().unwrap(), "monitor >>> ");
-    c.send_raw(b".mode json\nps --json\nwhere abc\n.bogus\nconsole\nhits\nexit\nexit\n");
+    c.send_raw(
+        b".mode json\nps --json\nwhere abc\n.bogus\nconsole\nhits\nexit\nps\nnosuch\nexit\n",
+    );
     let text = c.read_to_end();
-    // Every line is one JSON object; a streamed reply (`ps --json`) spans
-    // several, all but its last marked "more": true. Join them back.
-    let mut lines: Vec<serde_json::Value> = Vec::new();
-    let mut open: Option<serde_json::Value> = None;
-    for line in text.lines() {
-        let object: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        let more = object["more"] == true;
-        let joined = match open.take() {
-            Some(mut head) => {
-                let text = format!(
-                    "{}{}",
-                    head["text"].as_str().unwrap(),
-                    object["text"].as_str().unwrap()
-                );
-                head["text"] = text.into();
-                head["exit"] = object["exit"].clone();
-                head
-            }
-            None => object,
-        };
-        if more {
-            open = Some(joined);
-        } else {
-            lines.push(joined);
-        }
-    }
-    assert!(open.is_none(), "a streamed reply never ended: {text}");
-    assert_eq!(lines.len(), 8, "{text}");
+    // Every line sent gets exactly one line back, one JSON object, even for
+    // a streamed reply (`ps --json`, `ps`).
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    assert_eq!(lines.len(), 10, "{text}");
+    assert!(lines.iter().all(|line| line["v"] == 2), "{text}");
     assert_eq!(lines[0]["ok"], true);
+    // A --json reply is a JSON value, not a string to parse again.
     assert_eq!(lines[1]["ok"], true);
-    let tasks: serde_json::Value =
-        serde_json::from_str(lines[1]["text"].as_str().unwrap()).unwrap();
-    assert!(tasks.is_array());
+    assert!(lines[1]["value"].is_array(), "{}", lines[1]);
+    assert!(lines[1].get("text").is_none(), "{}", lines[1]);
+    // Errors are fields: which command, and what was wrong.
     assert_eq!(lines[2]["ok"], false);
+    assert_eq!(lines[2]["error"]["command"], "where");
+    let message = lines[2]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("invalid task id"), "{message}");
+    assert_eq!(lines[3]["ok"], false);
+    assert_eq!(lines[3]["error"]["command"], serde_json::Value::Null);
     assert!(
-        lines[2]["text"]
+        lines[3]["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("invalid task id")
+            .contains(".mode json")
     );
-    assert_eq!(lines[3]["ok"], false);
-    assert!(lines[3]["text"].as_str().unwrap().contains(".mode json"));
     assert_eq!(lines[4]["console"], true);
     assert_eq!(lines[5]["text"], "hits = 3\n");
     assert_eq!(lines[6]["console"], false, "exit left the console only");
-    assert_eq!(lines[7]["exit"], true);
+    // A streamed table is one text field.
     assert!(
-        !text.contains("monitor >>>"),
+        lines[7]["text"].as_str().unwrap().contains("tasks running"),
+        "{}",
+        lines[7]
+    );
+    assert_eq!(lines[8]["ok"], false);
+    assert_eq!(lines[8]["error"]["command"], serde_json::Value::Null);
+    assert!(
+        lines[8]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nosuch"),
+        "{}",
+        lines[8]
+    );
+    assert_eq!(lines[9]["exit"], true);
+    // No prompt is written as text: it is a field of each object.
+    assert!(
+        text.lines().all(|line| line.starts_with('{')),
         "no prompts in JSON mode: {text}"
     );
+    assert_eq!(lines[4]["prompt"], "console >>> ");
+    assert_eq!(lines[6]["prompt"], "monitor >>> ");
 }

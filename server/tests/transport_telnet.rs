@@ -107,8 +107,12 @@ fn rich_expected() -> Vec<Event> {
     vec![
         line("ps -a"),
         Event::Reply(vec![IAC, WONT, 1]),
-        Event::Reply(vec![IAC, DONT, 31]),
+        Event::Reply(vec![IAC, DO, 31]),
         line("täsk"),
+        Event::WindowSize {
+            width: 80,
+            height: 0xff18,
+        },
         line("x"),
         Event::Reply(b"[yes]\r\n".to_vec()),
         Event::InvalidUtf8, // y 0xFF
@@ -191,10 +195,50 @@ fn options_are_refused_without_loops() {
 }
 
 #[test]
+fn window_size_is_accepted_once_and_reported() {
+    // A client offering its size gets DO NAWS, once; a repeated offer and
+    // the client's own DO NAWS (asking the server for a size) are not
+    // accepted again.
+    assert_eq!(
+        decode(80, &[IAC, WILL, 31, IAC, WILL, 31, IAC, DO, 31]),
+        [
+            Event::Reply(vec![IAC, DO, 31]),
+            Event::Reply(vec![IAC, WONT, 31]),
+            Event::Eof
+        ]
+    );
+    let mut input = b"a".to_vec();
+    // Window size 120x255: 255 is escaped as IAC IAC.
+    input.extend_from_slice(&[IAC, SB, 31, 0, 120, 0, IAC, IAC, IAC, SE]);
+    input.extend_from_slice(b"b\n");
+    assert_eq!(
+        decode(80, &input),
+        [
+            Event::WindowSize {
+                width: 120,
+                height: 255
+            },
+            line("ab"),
+            Event::Eof
+        ]
+    );
+    // A short or long NAWS report is no size at all.
+    assert_eq!(
+        decode(
+            80,
+            &[
+                IAC, SB, 31, 0, 80, 0, IAC, SE, IAC, SB, 31, 0, 80, 0, 24, 0, IAC, SE
+            ]
+        ),
+        [Event::Eof]
+    );
+}
+
+#[test]
 fn subnegotiation_is_skipped() {
     let mut input = b"a".to_vec();
-    // Window size 80x24, with an escaped 255 in it.
-    input.extend_from_slice(&[IAC, SB, 31, 0, 80, IAC, IAC, 24, IAC, SE]);
+    // Terminal type "IS xterm": not an option the server accepted.
+    input.extend_from_slice(&[IAC, SB, 24, 0, b'x', b't', IAC, IAC, b'm', IAC, SE]);
     input.extend_from_slice(b"b\n");
     assert_eq!(decode(80, &input), [line("ab"), Event::Eof]);
 

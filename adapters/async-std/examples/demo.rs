@@ -30,9 +30,7 @@ fn main() {
         }
     };
     let monitor = options
-        .apply(monitor_async_std::monitor_builder())
-        .port(options.port)
-        .http_port(options.http_port)
+        .configure(monitor_async_std::monitor_builder())
         .namespace(state.namespace(spawn_short))
         .start();
     demo_support::serve("async-std", monitor, echo, options);

@@ -32,9 +32,7 @@ async fn main() {
         }
     };
     let monitor = options
-        .apply(monitor_tokio::monitor_builder(Handle::current()))
-        .port(options.port)
-        .http_port(options.http_port)
+        .configure(monitor_tokio::monitor_builder(Handle::current()))
         .namespace(state.namespace(spawn_short))
         .start();
     // The tour connects like a user would, with blocking I/O: off the

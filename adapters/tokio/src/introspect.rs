@@ -4,9 +4,19 @@ use std::{sync::Arc, time::Duration};
 
 use monitor_core::RegistryError;
 use monitor_core::{
-    CancelRequested, SiteTable, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot,
+    CancelRequested, SiteTable, TaskId, TaskIntrospect, TaskRegistry, TaskSnapshot, UntrackedTasks,
 };
 use tokio::runtime::Handle;
+
+/// What `ps` advises about tasks tokio runs that the monitor does not see.
+#[cfg(all(feature = "hooks", tokio_unstable))]
+const HOW_TO_SEE_UNTRACKED: &str = "they were spawned with plain tokio::spawn on a runtime built \
+     without the monitor's hooks (see monitor_tokio::hooks), or before they were installed; \
+     monitor_tokio::spawn tracks a task on any runtime";
+#[cfg(not(all(feature = "hooks", tokio_unstable)))]
+const HOW_TO_SEE_UNTRACKED: &str = "they were spawned with plain tokio::spawn; spawn them with \
+     monitor_tokio::spawn or monitor_tokio::task(), or build with RUSTFLAGS=\"--cfg \
+     tokio_unstable\" and the hooks feature to track every tokio::spawn";
 
 /// How long [`TokioIntrospect::stack`] waits for a task dump by default.
 pub const DEFAULT_DUMP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -102,6 +112,15 @@ impl TaskIntrospect for TokioIntrospect {
 
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         self.registry.cancel(id)
+    }
+
+    fn untracked(&self) -> Option<UntrackedTasks> {
+        let alive = self.handle.metrics().num_alive_tasks();
+        // The registry may also hold tasks of other runtimes, and counts
+        // move between the two reads: only a surplus on the runtime side
+        // is reported.
+        let untracked = alive.saturating_sub(self.registry.live_count());
+        (untracked > 0).then(|| UntrackedTasks::new(untracked, HOW_TO_SEE_UNTRACKED))
     }
 
     fn sites(&self) -> Option<&SiteTable> {

@@ -31,9 +31,26 @@
 //! that libraries spawn with plain `tokio::spawn` do not appear in the
 //! monitor. The `hooks` feature (below) tracks those too.
 //!
+//! ## One line: `#[monitor_tokio::main]`
+//!
+//! Swap `#[tokio::main]` for `#[monitor_tokio::main]` (same options) and
+//! the application starts with the monitor, configured from the environment
+//! (`MONITOR_PORT`, `MONITOR_TOKEN`, `MONITOR=off`, …; see
+//! [`monitor_server::env`]). Built with `RUSTFLAGS="--cfg tokio_unstable"`
+//! and the `hooks` feature, it also tracks every plain `tokio::spawn`:
+//!
+//! ```no_run
+//! #[monitor_tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! async fn main() {
+//!     tokio::spawn(async { /* … */ });
+//! }
+//! ```
+//!
 //! ## Cargo features
 //!
-//! None is needed for the above.
+//! - `macros` (default): `#[monitor_tokio::main]`.
+//!
+//! None other is needed for the above.
 //!
 //! - `taskdump`: [`TokioIntrospect`] answers `where` with the task's real
 //!   await stack from [`Handle::dump`](tokio::runtime::Handle). Needs
@@ -112,6 +129,8 @@ pub use introspect::{DEFAULT_DUMP_TIMEOUT, TokioIntrospect};
 pub use monitor::{monitor_builder, start_monitor, stats_command};
 /// Re-exported from `monitor-core`: await-stack frames for `where`.
 pub use monitor_core::{Framed, frame, framed};
+#[cfg(feature = "macros")]
+pub use monitor_tokio_macros::main;
 pub use spawn::{TaskBuilder, spawn, task};
 pub use stats::{RuntimeStats, WorkerStats, runtime_stats};
 
@@ -128,3 +147,38 @@ pub use monitor_core::{
 pub use monitor_server::{
     self as server, Monitor, MonitorBuilder, MonitorError, commands::MonitorContext, console,
 };
+
+/// What `#[monitor_tokio::main]` expands to calls; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+
+    use crate::Monitor;
+
+    /// Makes the runtime track plain `tokio::spawn` tasks into the global
+    /// registry, when built with the `hooks` feature and `tokio_unstable`.
+    pub fn prepare(builder: &mut tokio::runtime::Builder) {
+        #[cfg(all(feature = "hooks", tokio_unstable))]
+        crate::install_hooks(
+            builder,
+            std::sync::Arc::clone(monitor_core::TaskRegistry::global()),
+        );
+        #[cfg(not(all(feature = "hooks", tokio_unstable)))]
+        let _ = builder;
+    }
+
+    /// Starts the monitor for `handle`'s runtime, configured from the
+    /// environment only. The application must run whatever happens to its
+    /// monitor, so a failure (a bad variable, a port in use) is reported on
+    /// stderr and the application runs without one.
+    pub fn start(handle: &tokio::runtime::Handle) -> Option<Monitor> {
+        match crate::monitor_builder(handle.clone()).start() {
+            Ok(monitor) if monitor.is_closed() => None,
+            Ok(monitor) => Some(monitor),
+            Err(err) => {
+                eprintln!("monitor: not started: {err}");
+                None
+            }
+        }
+    }
+}

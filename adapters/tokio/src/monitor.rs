@@ -72,14 +72,22 @@ pub fn stats_command(handle: Handle) -> Command<MonitorContext> {
              busy time. Read without the runtime's help, so it answers while workers are blocked.",
         )
         .arg(Arg::flag("json").help("print JSON instead of text"))
-        .run(move |_: &mut MonitorContext, args: &Args, out| {
+        .run(move |ctx: &mut MonitorContext, args: &Args, out| {
             let stats = runtime_stats(&handle);
             if args.flag("json") {
+                ctx.reply_is_json();
                 let json = serde_json::to_string(&stats)
                     .map_err(|err| CommandError::new(format!("JSON encoding failed: {err}")))?;
                 out.line(json);
             } else {
                 out.write(stats.to_string());
+                out.line(format!(
+                    "tracked tasks      {}",
+                    ctx.introspect().live_count()
+                ));
+                if let Some(untracked) = ctx.introspect().untracked() {
+                    out.line(monitor_server::commands::untracked_note(&untracked));
+                }
             }
             Ok(())
         })

@@ -371,7 +371,8 @@ pub fn terminated_commands_show_how_tasks_ended(rt: &dyn RuntimeUnderTest) {
         .spawn(std::future::pending::<()>());
 
     let mut console = h.console();
-    let pt = console.cmd("ps-terminated");
+    // `--wide`: the panic message whole, not cut to the session's width.
+    let pt = console.cmd("ps-terminated --wide");
     assert!(pt.starts_with("3 tasks terminated"), "{at} {pt}");
     assert!(pt.contains("cancelled on request"), "{at} {pt}");
     assert!(pt.contains("terminated-contract panic"), "{at} {pt}");

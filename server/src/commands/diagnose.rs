@@ -6,8 +6,7 @@ use std::{fmt::Write as _, sync::Arc, time::Duration};
 
 use comfy_table::{Cell, CellAlignment};
 use monitor_core::{
-    ActivitySample, Histogram, Lint, LintSubject, SiteStats, TaskIntrospect, TaskSnapshot,
-    TopReport,
+    ActivitySample, Histogram, Lint, LintSubject, SiteStats, TaskIntrospect, TopReport,
     dispatch::{Arg, Args, Command, CommandError},
     lints,
 };
@@ -20,12 +19,15 @@ use crate::format::duration_ns;
 /// or nothing when none fires.
 pub(super) fn flagged_tasks_note(
     introspect: &dyn TaskIntrospect,
-    shown: &[TaskSnapshot],
+    shown: &[monitor_core::TaskId],
 ) -> String {
     let fired = lints(introspect);
+    if fired.is_empty() {
+        return String::new();
+    }
     let mut marks: Vec<(monitor_core::TaskId, &str)> = Vec::new();
-    for task in shown {
-        for lint in fired.iter().filter(|lint| lint.subject.covers(task)) {
+    for task in shown.iter().filter_map(|&id| introspect.task(id)) {
+        for lint in fired.iter().filter(|lint| lint.subject.covers(&task)) {
             marks.push((task.id, lint.id.as_str()));
         }
     }
@@ -122,7 +124,7 @@ fn lint_text(lint: &Lint) -> String {
             "site {}",
             location
                 .as_deref()
-                .map_or_else(|| "(other sites)".to_owned(), render::short_location)
+                .map_or("(other sites)", render::short_location)
         ),
         // Subjects added later still print their message.
         _ => "-".to_owned(),
@@ -265,7 +267,7 @@ fn sites_table(rows: &[SiteStats]) -> String {
             Cell::new(
                 row.location
                     .as_deref()
-                    .map_or_else(|| "(other sites)".to_owned(), render::short_location),
+                    .map_or("(other sites)", render::short_location),
             ),
             Cell::new(row.name.as_deref().unwrap_or("-")),
             right(row.live.to_string()),
@@ -391,7 +393,7 @@ fn top_text(report: &TopReport) -> String {
                 Cell::new(
                     site.location
                         .as_deref()
-                        .map_or_else(|| "(other sites)".to_owned(), render::short_location),
+                        .map_or("(other sites)", render::short_location),
                 ),
                 Cell::new(site.name.as_deref().unwrap_or("-")),
                 right(site.live.to_string()),

@@ -5,7 +5,8 @@
 //! hyper's HTTP/1.1 server driven by a small IO adapter (`http/io.rs`), so it
 //! answers while every worker of the application is blocked. It is on by
 //! default whenever the monitor listens on TCP (port [`HTTP_PORT`], 50103,
-//! on the monitor's host; any free port when the monitor's port is 0), and
+//! on the monitor's host: the monitor's port + 2, so it follows
+//! `MONITOR_PORT`; any free port when the monitor's port is 0), and
 //! with `no_tcp()` only when a port is given; it is configured with
 //! [`MonitorBuilder::http_port`](crate::MonitorBuilder::http_port) and
 //! turned off with [`MonitorBuilder::no_http`](crate::MonitorBuilder::no_http).
@@ -187,7 +188,19 @@ impl HttpOptions {
                 "http_max_connections must be at least 1".into(),
             ));
         }
-        let default_port = if monitor_port == 0 { 0 } else { HTTP_PORT };
+        // Follows the monitor's port (+2; 50101 → 50103), so processes given
+        // their own MONITOR_PORT do not fight over the web UI's.
+        let default_port = match monitor_port {
+            0 => 0,
+            port => port
+                .checked_add(HTTP_PORT - crate::MONITOR_PORT)
+                .ok_or_else(|| {
+                    MonitorError::Config(format!(
+                        "the web UI's port follows the monitor's (+2), and {port} + 2 is past \
+                     65535; pick another port or set .http_port(N)"
+                    ))
+                })?,
+        };
         let listener =
             TcpTransport::bind(SocketAddr::new(host, self.port.unwrap_or(default_port)))?;
         let addr = listener.local_addr();

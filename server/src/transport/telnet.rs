@@ -12,10 +12,15 @@
 //!   soon as its CR arrives; the LF or NUL that may follow is swallowed, so a
 //!   CR LF split across two reads never makes an extra empty line.
 //! * **Telnet commands** (RFC 854/855): bytes after IAC (255) are never
-//!   text. Every option is refused (`DO x` is answered `WONT x`, `WILL x`
-//!   with `DONT x`; `DONT`/`WONT` are not answered, so negotiation cannot
-//!   loop), so the client stays in the plain NVT mode `nc` users get too.
-//!   Subnegotiations (`SB … SE`) are skipped without being stored. `IAC IAC`
+//!   text. Every option but one is refused (`DO x` is answered `WONT x`,
+//!   `WILL x` with `DONT x`; `DONT`/`WONT` are not answered, so negotiation
+//!   cannot loop), so the client stays in the plain NVT mode `nc` users get
+//!   too. The exception is the window size (NAWS, RFC 1073): a client's
+//!   `WILL NAWS` is accepted with `DO NAWS`, and its `SB NAWS` reports
+//!   become [`Event::WindowSize`]. The server never starts negotiating on
+//!   its own, so `nc` never sees a stray byte (a telnet client that does
+//!   not offer its size can say `.width N`). Other subnegotiations
+//!   (`SB … SE`) are skipped without being stored. `IAC IAC`
 //!   is a literal 255 byte. `IP` (interrupt process) and `BRK` become
 //!   [`Event::Interrupt`]; `EC` erases a character and `EL` the line, as
 //!   NVT says; `AYT` (are you there) is answered with `[yes]`; everything
@@ -67,6 +72,14 @@ pub enum Event {
     /// Bytes the server must send to the client, unchanged and soon, to
     /// answer telnet negotiation.
     Reply(Vec<u8>),
+    /// The client's terminal size, from telnet's window size option
+    /// (NAWS); 0 means the client does not know that dimension.
+    WindowSize {
+        /// Columns.
+        width: u16,
+        /// Rows.
+        height: u16,
+    },
 }
 
 /// Telnet "interpret as command".
@@ -82,6 +95,8 @@ const AYT: u8 = 246;
 const IP: u8 = 244;
 const BRK: u8 = 243;
 const SE: u8 = 240;
+/// Telnet option: negotiate about window size (RFC 1073).
+const NAWS: u8 = 31;
 
 const NUL: u8 = 0x00;
 const CTRL_C: u8 = 0x03;
@@ -95,9 +110,9 @@ const DEL: u8 = 0x7f;
 /// The answer to `IAC AYT`: visible, harmless, and ends its own line.
 const AYT_REPLY: &[u8] = b"[yes]\r\n";
 
-/// The longest subnegotiation that is skipped. We refuse every option, so a
-/// client sends at most a short one it started before hearing the refusal
-/// (window size: 9 bytes). Past this many bytes the `IAC SB` was probably
+/// The longest subnegotiation that is skipped. We accept only the window
+/// size (9 bytes on the wire) and refuse every other option, so a client
+/// sends at most a short one it started before hearing the refusal. Past this many bytes the `IAC SB` was probably
 /// a stray 0xFA in binary input, and decoding resumes rather than
 /// swallowing the rest of the session waiting for `IAC SE`.
 const MAX_SUBNEGOTIATION: usize = 1024;
@@ -157,6 +172,11 @@ pub struct LineDecoder {
     /// The last data byte was a CR, so a LF or NUL now is part of its line
     /// end.
     after_cr: bool,
+    /// The client's `WILL NAWS` was acknowledged with `DO NAWS`.
+    naws_accepted: bool,
+    /// The first bytes of the current subnegotiation: the option and, for
+    /// NAWS, the four size bytes.
+    sub: [u8; 5],
 }
 
 impl LineDecoder {
@@ -169,6 +189,8 @@ impl LineDecoder {
             state: State::Data,
             discarding: false,
             after_cr: false,
+            naws_accepted: false,
+            sub: [0; 5],
         }
     }
 
@@ -205,6 +227,7 @@ impl LineDecoder {
         self.state = State::Data;
         self.discarding = false;
         self.after_cr = false;
+        self.naws_accepted = false;
         events.push(Event::Eof);
     }
 
@@ -218,25 +241,21 @@ impl LineDecoder {
             }
             State::Option(verb) => {
                 self.state = State::Data;
-                // Refuse everything, and answer only requests to enable:
-                // DONT and WONT already match our state, and answering
-                // them is how negotiation loops start (RFC 854).
-                match verb {
-                    DO => events.push(Event::Reply(vec![IAC, WONT, byte])),
-                    WILL => events.push(Event::Reply(vec![IAC, DONT, byte])),
-                    _ => {}
-                }
+                self.negotiate(verb, byte, events);
             }
             State::Sub(skipped) if byte == IAC => self.state = State::SubCommand(skipped),
             State::Sub(skipped) if skipped >= MAX_SUBNEGOTIATION => {
                 self.state = State::Data;
                 self.data(byte, events);
             }
-            State::Sub(skipped) => self.state = State::Sub(skipped + 1),
+            State::Sub(skipped) => self.sub_byte(skipped, byte),
             State::SubCommand(skipped) => match byte {
-                SE => self.state = State::Data,
+                SE => {
+                    self.state = State::Data;
+                    self.end_subnegotiation(skipped, events);
+                }
                 // An escaped 255 inside the subnegotiation.
-                IAC => self.state = State::Sub(skipped + 1),
+                IAC => self.sub_byte(skipped, IAC),
                 // Not allowed here; the client forgot IAC SE. End the
                 // subnegotiation and obey the command.
                 _ => {
@@ -244,6 +263,45 @@ impl LineDecoder {
                     self.command(byte, events);
                 }
             },
+        }
+    }
+
+    /// `IAC verb option`: accept the client's window size, refuse
+    /// everything else, and answer only requests to enable: DONT and WONT
+    /// already match our state, and answering them is how negotiation
+    /// loops start (RFC 854).
+    fn negotiate(&mut self, verb: u8, option: u8, events: &mut Vec<Event>) {
+        match (verb, option) {
+            // Acknowledge once; a repeated WILL is not answered again.
+            (WILL, NAWS) if !self.naws_accepted => {
+                self.naws_accepted = true;
+                events.push(Event::Reply(vec![IAC, DO, NAWS]));
+            }
+            (WILL, NAWS) => {}
+            (WONT, NAWS) => self.naws_accepted = false,
+            (DO, _) => events.push(Event::Reply(vec![IAC, WONT, option])),
+            (WILL, _) => events.push(Event::Reply(vec![IAC, DONT, option])),
+            _ => {}
+        }
+    }
+
+    /// One byte of a subnegotiation: the first few are kept (for NAWS), the
+    /// rest only counted.
+    fn sub_byte(&mut self, skipped: usize, byte: u8) {
+        if let Some(slot) = self.sub.get_mut(skipped) {
+            *slot = byte;
+        }
+        self.state = State::Sub(skipped + 1);
+    }
+
+    /// `IAC SE` after `len` bytes of subnegotiation.
+    fn end_subnegotiation(&mut self, len: usize, events: &mut Vec<Event>) {
+        if len == self.sub.len() && self.sub[0] == NAWS {
+            let [_, w1, w0, h1, h0] = self.sub;
+            events.push(Event::WindowSize {
+                width: u16::from_be_bytes([w1, w0]),
+                height: u16::from_be_bytes([h1, h0]),
+            });
         }
     }
 
