@@ -14,7 +14,6 @@
 
 use std::{
     future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll, Wake, Waker},
 };
