@@ -173,9 +173,21 @@ async fn tokio_demo_filter_cancel_and_find_it_terminated() {
         .click()
         .await
         .unwrap();
+    // A click only starts the navigation: wait for the filtered page
+    // before reading rows, or the old page's rows would be read.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap();
+        if url.as_str().contains("filter=cancel") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the filter did not navigate: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let row = row_with(&client, "#tasks tbody tr", "waits-forever (cancel me)").await;
-    let url = client.current_url().await.unwrap();
-    assert!(url.as_str().contains("filter=cancel"), "{url}");
     let names = names_shown(&client).await;
     assert!(
         names.iter().all(|name| name.contains("cancel")),
@@ -190,7 +202,12 @@ async fn tokio_demo_filter_cancel_and_find_it_terminated() {
         .click()
         .await
         .unwrap();
-    let confirm = client.find(Locator::Id("confirm-cancel")).await.unwrap();
+    let confirm = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("confirm-cancel"))
+        .await
+        .unwrap();
     let heading = client
         .find(Locator::Css("h1"))
         .await
@@ -200,7 +217,14 @@ async fn tokio_demo_filter_cancel_and_find_it_terminated() {
         .unwrap();
     assert!(heading.contains("waits-forever (cancel me)"), "{heading}");
     confirm.click().await.unwrap();
-    let outcome = client.find(Locator::Id("outcome")).await.unwrap();
+    // The cancel waits up to a second for the task to stop before the
+    // outcome page is sent.
+    let outcome = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("outcome"))
+        .await
+        .unwrap();
     assert_eq!(
         outcome.attr("data-outcome").await.unwrap().as_deref(),
         Some("cancelled"),
