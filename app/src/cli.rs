@@ -320,16 +320,11 @@ fn plan(config: &Config) -> String {
             let _ = write!(line, ", token from ${var}");
         }
         let _ = writeln!(text, "{line}");
-        for (key, port) in [
-            ("http_port", m.http_port),
-            ("tokio_console_port", m.tokio_console_port),
-        ] {
-            if let Some(port) = port {
-                let _ = writeln!(
-                    text,
-                    "note      [monitor] {key} = {port} is reserved: this build serves no such frontend yet"
-                );
-            }
+        if let Some(port) = m.http_port {
+            let _ = writeln!(text, "web UI    {host}:{port}");
+        }
+        if let Some(port) = m.tokio_console_port {
+            let _ = writeln!(text, "tokio-console {host}:{port}");
         }
     } else {
         let _ = writeln!(text, "monitor   disabled");

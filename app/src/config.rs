@@ -237,10 +237,11 @@ pub struct MonitorConfig {
     /// The name of the environment variable holding the access token
     /// (never the token itself, so the file can be committed).
     pub token_env: Option<String>,
-    /// Reserved for the HTTP frontend (web UI, JSON API, `/metrics`);
-    /// accepted so configurations can be written ahead of it.
+    /// The web UI's port (web UI, JSON API, `/metrics`; feature `http`);
+    /// unset, it follows the monitor's port (+ 2).
     pub http_port: Option<u16>,
-    /// Reserved for the tokio-console bridge.
+    /// Serve tokio-console's API on this port of `host` (feature
+    /// `tokio-console`); unset, the bridge is off.
     pub tokio_console_port: Option<u16>,
 }
 

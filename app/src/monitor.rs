@@ -290,6 +290,31 @@ pub(crate) fn configure(
     if let Some(path) = &m.console_unix_socket {
         builder = builder.console_unix_socket(path);
     }
+    if let Some(port) = m.http_port {
+        #[cfg(feature = "http")]
+        {
+            builder = builder.http_port(port);
+        }
+        #[cfg(not(feature = "http"))]
+        return Err(AppError::Monitor(format!(
+            "[monitor] http_port = {port}: this build has no web UI; enable monitor-app's \
+             `http` feature (on by default) or remove the key"
+        )));
+    }
+    if let Some(port) = m.tokio_console_port {
+        #[cfg(feature = "tokio-console")]
+        {
+            let host = m
+                .host
+                .unwrap_or(std::net::IpAddr::V4(monitor_server::MONITOR_HOST));
+            builder = builder.tokio_console(std::net::SocketAddr::new(host, port));
+        }
+        #[cfg(not(feature = "tokio-console"))]
+        return Err(AppError::Monitor(format!(
+            "[monitor] tokio_console_port = {port}: this build has no tokio-console bridge; \
+             enable monitor-app's `tokio-console` feature or remove the key"
+        )));
+    }
     if let Some(var) = &m.token_env {
         let token = std::env::var(var).map_err(|_| {
             AppError::Monitor(format!(

@@ -329,8 +329,7 @@ fn check_prints_the_plan() {
              listen    x: boom → l.print, l.print\n\
              command   hello → c.hello\n\
              monitor   127.0.0.1:50111, console port 50112, token from $T_TOKEN\n\
-             note      [monitor] http_port = 8080 is reserved: this build serves no such \
-             frontend yet\n",
+             web UI    127.0.0.1:8080\n",
             file.display()
         )
     );

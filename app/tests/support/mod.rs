@@ -693,6 +693,29 @@ pub fn token_env_must_be_set(rt: &dyn TestRuntime) {
     );
 }
 
+/// `[monitor] http_port` is the web UI's port, not a key accepted and then
+/// ignored.
+pub fn http_port_is_applied(rt: &dyn TestRuntime) {
+    let (events, _heard) = async_channel::unbounded();
+    let app = test_app(events);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let running = start(
+        rt,
+        &app,
+        &format!("[monitor]\nport = 0\nhttp_port = {port}\n"),
+    )
+    .unwrap();
+    let web = running
+        .monitor()
+        .unwrap()
+        .http_addr()
+        .expect("the web UI listens");
+    assert_eq!(web.port(), port);
+    within("shutdown", running.shutdown(Duration::from_secs(5)));
+}
+
 /// Every scenario, for a runtime, as one `#[test]` each.
 #[macro_export]
 macro_rules! scenarios {
@@ -724,6 +747,10 @@ macro_rules! scenarios {
         #[test]
         fn token_env_must_be_set() {
             support::token_env_must_be_set(&$runtime);
+        }
+        #[test]
+        fn http_port_is_applied() {
+            support::http_port_is_applied(&$runtime);
         }
         #[test]
         fn port_in_use_starts_nothing() {
