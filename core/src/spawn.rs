@@ -241,7 +241,7 @@ impl TaskSpec {
     pub fn instrument<F: Future>(self, future: F) -> crate::Instrumented<F> {
         let (options, registry) = self.into_parts(Location::caller());
         match registry {
-            Some(registry) => registry.instrument(future, options),
+            Some(registry) => registry.instrument_owned(future, options),
             None => TaskRegistry::global().instrument(future, options),
         }
     }
