@@ -301,6 +301,20 @@ fn sites_table(rows: &[SiteStats]) -> String {
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long `top` actually waits between its samples. Under `cargo fuzz`
+/// (which sets `cfg(fuzzing)`) never longer than the shortest interval:
+/// a fuzzer types `t -i 3s` and a line of empty repeats at once, and
+/// seconds of waiting per input would cut its executions a
+/// hundredfold — and trip its hang detection — without reaching any more
+/// code. The report still says what was asked and measures what passed.
+fn sampling_wait(interval: Duration) -> Duration {
+    if cfg!(fuzzing) {
+        interval.min(MIN_INTERVAL)
+    } else {
+        interval
+    }
+}
+
 fn top() -> Command<MonitorContext> {
     Command::new("top")
         .about(
@@ -348,7 +362,7 @@ fn top() -> Command<MonitorContext> {
                     })?,
                 };
                 let first = ActivitySample::take(&*introspect);
-                async_io::Timer::after(interval).await;
+                async_io::Timer::after(sampling_wait(interval)).await;
                 let second = ActivitySample::take(&*introspect);
                 let report = first.top(&second, &*introspect, limit);
                 if json {
