@@ -609,6 +609,12 @@ impl MonitorBuilder {
                     .into(),
             ));
         }
+        // One token check and one guess budget for every listener, HTTP
+        // included: spreading guesses over protocols does not buy more.
+        let auth = self
+            .auth_token
+            .take()
+            .map(|token| Arc::new(auth::Auth::new(token, self.auth_delay)));
         #[cfg_attr(not(feature = "http"), allow(unused_mut))]
         let mut services: Vec<LocalService> = Vec::new();
         #[cfg(feature = "http")]
@@ -616,8 +622,7 @@ impl MonitorBuilder {
             self.tcp,
             host,
             port,
-            self.auth_token.clone(),
-            self.auth_delay,
+            auth.clone(),
             self.limits.write_timeout,
         )? {
             Some((addr, service)) => {
@@ -658,9 +663,7 @@ impl MonitorBuilder {
             console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
-            auth: self
-                .auth_token
-                .map(|token| auth::Auth::new(token, self.auth_delay)),
+            auth,
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -865,7 +868,7 @@ pub(crate) struct Shared {
     /// counts its own places.
     pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
-    pub(crate) auth: Option<auth::Auth>,
+    pub(crate) auth: Option<Arc<auth::Auth>>,
 }
 
 /// The console's dispatcher and the namespace its sessions read.

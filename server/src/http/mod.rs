@@ -163,8 +163,7 @@ impl HttpOptions {
         tcp: bool,
         host: std::net::IpAddr,
         monitor_port: u16,
-        token: Option<String>,
-        auth_delay: Duration,
+        auth: Option<Arc<crate::auth::Auth>>,
         write_timeout: Duration,
     ) -> Result<Option<(SocketAddr, LocalService)>, MonitorError> {
         if !self.enabled(tcp) {
@@ -204,7 +203,7 @@ impl HttpOptions {
         let listener =
             TcpTransport::bind(SocketAddr::new(host, self.port.unwrap_or(default_port)))?;
         let addr = listener.local_addr();
-        let guard = Guard::new(addr, token, auth_delay, &self.host_names);
+        let guard = Guard::new(addr, auth, &self.host_names);
         let extensions = self.extensions;
         let service: LocalService = Box::new(move |shared| {
             let state = Rc::new(HttpState {

@@ -4,10 +4,10 @@
 //! token a foreign page cannot read).
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::VecDeque,
     net::{IpAddr, SocketAddr},
-    time::Duration,
+    sync::Arc,
 };
 
 use hyper::{
@@ -16,11 +16,18 @@ use hyper::{
 };
 
 use super::body::HttpError;
-use crate::auth::constant_time_eq;
+use crate::auth::{Auth, constant_time_eq};
 
 /// Browser logins kept at once; the oldest is forgotten first (its browser
 /// simply logs in again).
 const MAX_LOGINS: usize = 64;
+
+/// Token guesses over HTTP (bearer headers and login forms) that may wait
+/// for their turn in the process-wide guess budget at once; one more is
+/// answered 429 with `Retry-After` at once, without being compared. The
+/// guesses sleeping out their delay after being found wrong are bounded by
+/// the budget itself (one per `auth_delay` after a burst of three).
+pub(crate) const MAX_WAITING_GUESSES: usize = 8;
 
 /// The header programs send the CSRF token in (forms send a `csrf` field).
 pub(super) const CSRF_HEADER: &str = "x-csrf-token";
@@ -41,8 +48,11 @@ pub(super) enum Caller {
 
 /// The rules of one HTTP listener.
 pub(super) struct Guard {
-    token: Option<String>,
-    auth_delay: Duration,
+    /// The token and the guess budget the console's network listeners
+    /// spend too; `None` without a token.
+    auth: Option<Arc<Auth>>,
+    /// HTTP guesses waiting for their turn in the budget now.
+    waiting: Cell<usize>,
     /// `host:port` values the Host header may take, lowercase.
     allowed_hosts: Vec<String>,
     /// Bound to 0.0.0.0 / [::]: any IP literal with this port is accepted
@@ -55,12 +65,7 @@ pub(super) struct Guard {
 }
 
 impl Guard {
-    pub(super) fn new(
-        bound: SocketAddr,
-        token: Option<String>,
-        auth_delay: Duration,
-        extra_hosts: &[String],
-    ) -> Self {
+    pub(super) fn new(bound: SocketAddr, auth: Option<Arc<Auth>>, extra_hosts: &[String]) -> Self {
         let port = bound.port();
         // `name`, `name:port`, `v4`, `v4:port`, `v6`, `[v6]`, `[v6]:port`.
         let with_port = |host: &str| {
@@ -90,8 +95,8 @@ impl Guard {
             host.make_ascii_lowercase();
         }
         Self {
-            token,
-            auth_delay,
+            auth,
+            waiting: Cell::new(0),
             allowed_hosts,
             any_ip_port: bound.ip().is_unspecified().then_some(port),
             open_csrf: random_hex(),
@@ -102,7 +107,7 @@ impl Guard {
 
     /// Whether a token is configured (and so logins exist).
     pub(super) fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.auth.is_some()
     }
 
     /// Refuses a request whose Host header does not name this monitor. A
@@ -141,34 +146,34 @@ impl Guard {
     }
 
     /// Who is asking, or `None` when a token is required and the request
-    /// has neither a valid bearer token nor a login cookie. A *wrong*
-    /// bearer token is an error (401) answered after the auth delay.
+    /// has neither a bearer token nor a login cookie. A *wrong* bearer
+    /// token is a guess: an error (401) answered after the auth delay, see
+    /// [`Guard::check_guess`].
     pub(super) async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: &str,
     ) -> Result<Option<Caller>, HttpError> {
-        let Some(token) = &self.token else {
+        if self.auth.is_none() {
             return Ok(Some(Caller::Open));
-        };
+        }
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+            // A header that is not `Bearer …` is a guess too (one that
+            // cannot match): it must not be answered faster than a wrong
+            // token.
             let presented = authorization
                 .to_str()
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim);
-            return match presented {
-                Some(guess) if constant_time_eq(guess.as_bytes(), token.as_bytes()) => {
-                    Ok(Some(Caller::Bearer))
-                }
-                _ => {
-                    self.failed(peer).await;
-                    Err(unauthorized(
-                        "the Authorization header does not carry the monitor's token (expected: \
-                         Authorization: Bearer TOKEN)",
-                    ))
-                }
-            };
+                .map_or("", str::trim);
+            self.check_guess(presented, peer, || {
+                unauthorized(
+                    "the Authorization header does not carry the monitor's token (expected: \
+                     Authorization: Bearer TOKEN)",
+                )
+            })
+            .await?;
+            return Ok(Some(Caller::Bearer));
         }
         let Some(session) = cookie(headers, &self.cookie_name) else {
             return Ok(None);
@@ -180,24 +185,66 @@ impl Guard {
         Ok(found.map(|(_, csrf)| Caller::Cookie { csrf: csrf.clone() }))
     }
 
-    /// Logs a failed attempt and makes the caller wait, so guessing is slow.
-    pub(super) async fn failed(&self, peer: &str) {
+    /// Checks `guess` against the token as one guess of the process-wide
+    /// network budget (shared with the console's TCP port): it waits, in a
+    /// bounded fair queue, until the budget has room for one more wrong
+    /// guess, is compared in constant time, and when wrong is logged,
+    /// charged, and answered with `refusal()` only after the auth delay (a
+    /// timer: the monitor's loop serves everyone else meanwhile). When
+    /// [`MAX_WAITING_GUESSES`] are already waiting it is not compared at
+    /// all: 429 with `Retry-After`.
+    async fn check_guess(
+        &self,
+        guess: &str,
+        peer: &str,
+        refusal: impl FnOnce() -> HttpError,
+    ) -> Result<(), HttpError> {
+        let Some(auth) = &self.auth else {
+            return Err(refusal());
+        };
+        let waiting = self.waiting.get();
+        if waiting >= MAX_WAITING_GUESSES {
+            // About when the queue ahead will have had its turns.
+            let backlog = auth
+                .delay
+                .saturating_mul(u32::try_from(waiting + 1).unwrap_or(u32::MAX));
+            let seconds = backlog.as_secs() + u64::from(backlog.subsec_nanos() > 0);
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{waiting} token checks are already waiting (at most \
+                     {MAX_WAITING_GUESSES}: wrong tokens are checked at one per {:?} for the \
+                     whole process); try again after {seconds} s",
+                    auth.delay
+                ),
+            )
+            .with_header(header::RETRY_AFTER, &seconds.max(1).to_string()));
+        }
+        self.waiting.set(waiting + 1);
+        let granted = {
+            let _waiting = Waiting(&self.waiting);
+            auth.guess_over_network(guess.as_bytes()).await
+        };
+        if granted {
+            return Ok(());
+        }
         eprintln!("monitor: failed HTTP authentication from {peer}");
-        async_io::Timer::after(self.auth_delay).await;
+        // The delay comes before the answer, on a timer of the loop: the
+        // guesser learns nothing sooner, and nobody else waits for it.
+        async_io::Timer::after(auth.delay).await;
+        Err(refusal())
     }
 
     /// Checks a login form's token; on success returns the `Set-Cookie`
     /// value of a new login.
     pub(super) async fn login(&self, guess: &str, peer: &str) -> Result<HeaderValue, HttpError> {
-        let Some(token) = &self.token else {
+        if self.auth.is_none() {
             return Err(HttpError::bad_request(
                 "this monitor has no token: there is nothing to log in to",
             ));
-        };
-        if !constant_time_eq(guess.trim().as_bytes(), token.as_bytes()) {
-            self.failed(peer).await;
-            return Err(unauthorized("wrong token"));
         }
+        self.check_guess(guess.trim(), peer, || unauthorized("wrong token"))
+            .await?;
         let id = random_hex();
         let mut logins = self.logins.borrow_mut();
         if logins.len() >= MAX_LOGINS {
@@ -266,6 +313,16 @@ impl Guard {
     }
 }
 
+/// Counts a guess as waiting until dropped (also when its request is
+/// dropped mid-wait).
+struct Waiting<'a>(&'a Cell<usize>);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
 /// A 401 that tells a program how to authenticate.
 pub(super) fn unauthorized(message: &str) -> HttpError {
     HttpError::new(StatusCode::UNAUTHORIZED, message).with_header(
@@ -297,6 +354,8 @@ fn random_hex() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn host(guard: &Guard, host: &str) -> bool {
@@ -315,8 +374,10 @@ mod tests {
         ];
         let guard = Guard::new(
             "10.0.0.5:9464".parse().unwrap(),
-            Some("t".repeat(16)),
-            Duration::from_millis(1),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
             &names,
         );
         for ok in [
@@ -344,8 +405,10 @@ mod tests {
     fn unspecified_binds_take_ip_literals_on_their_port_but_no_names() {
         let guard = Guard::new(
             "0.0.0.0:9464".parse().unwrap(),
-            Some("t".repeat(16)),
-            Duration::from_millis(1),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
             &[],
         );
         assert!(host(&guard, "192.168.1.20:9464"));

@@ -1,0 +1,205 @@
+//! The HTTP listener attacked from outside: token guesses over bearer
+//! headers, the login form and the console together, logins that outlive
+//! their welcome, and requests hyper itself refuses.
+#![cfg(feature = "http")]
+
+mod attack_support;
+mod http_support;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use attack_support::{PROMPT, Tcp, timed};
+use monitor_core::TaskRegistry;
+use monitor_server::{Monitor, MonitorBuilder};
+
+use http_support::{raw, request};
+
+const TOKEN: &str = "http-attacks-token-0123456789";
+const CHALLENGE: &str = "Authentication required: send \"auth TOKEN\"\r\n";
+
+/// The status of a raw answer, `None` when the server closed without one.
+fn status(answer: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(answer);
+    text.strip_prefix("HTTP/1.1 ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn monitor(delay: Duration) -> Monitor {
+    MonitorBuilder::new(TaskRegistry::new())
+        .port(0)
+        .http_port(0)
+        .auth_token(TOKEN)
+        .auth_delay(delay)
+        .start()
+        .unwrap()
+}
+
+/// One wrong guess over HTTP on a fresh connection: by bearer header when
+/// `form` is false, through the login form otherwise.
+fn http_guess(addr: SocketAddr, guess: &str, form: bool) -> Vec<u8> {
+    let request = if form {
+        let body = format!("token={guess}");
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        format!(
+            "GET /api/tasks HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: \
+             Bearer {guess}\r\n\r\n"
+        )
+    };
+    raw(addr, request.as_bytes())
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Wrong guesses the server answered as wrong (401, or the console's
+    /// `Authentication failed`): each was compared with the token.
+    wrong: AtomicUsize,
+    /// Requests turned away before comparing (429 with Retry-After).
+    busy: AtomicUsize,
+    /// Anything else (must stay 0).
+    other: AtomicUsize,
+}
+
+/// Sixteen attackers, each guess on a fresh connection, spread over the
+/// bearer header, the login form and the console's TCP port: together they
+/// get no more wrong guesses answered than the one network budget allows,
+/// the queue of waiting guesses is bounded (the rest are told 429 with
+/// Retry-After at once), and the right token gets in promptly afterwards.
+#[test]
+fn guesses_over_bearer_login_form_and_console_share_one_budget() {
+    let delay = Duration::from_millis(100);
+    let monitor = monitor(delay);
+    let http = monitor.http_addr().unwrap();
+    let console = monitor.tcp_addr().unwrap();
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = Duration::from_secs(3);
+    let started = Instant::now();
+    let attackers: Vec<_> = (0..16)
+        .map(|n| {
+            let tally = Arc::clone(&tally);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut tries = 0;
+                while !stop.load(Ordering::Relaxed) && tries < 2000 {
+                    tries += 1;
+                    let guess = format!("wrong-guess-{n}-{tries}-0123456789");
+                    if n % 3 == 2 {
+                        let mut client = Tcp::connect(console);
+                        if client.try_read_until(CHALLENGE).is_none() {
+                            continue;
+                        }
+                        client.send(&format!("auth {guess}"));
+                        if client.try_read_until("Authentication failed").is_some() {
+                            tally.wrong.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    let answer = http_guess(http, &guess, n % 3 == 1);
+                    let counter = match status(&answer) {
+                        Some(401) => &tally.wrong,
+                        Some(429) => {
+                            let text = String::from_utf8_lossy(&answer).to_lowercase();
+                            assert!(text.contains("\r\nretry-after: "), "{text}");
+                            // Not a busy loop: a real client would wait.
+                            thread::sleep(Duration::from_millis(20));
+                            &tally.busy
+                        }
+                        _ => &tally.other,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    thread::sleep(attack);
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let wrong = tally.wrong.load(Ordering::Relaxed);
+    let busy = tally.busy.load(Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    println!(
+        "measured: {wrong} wrong guesses answered in {elapsed:?} over bearer, login form and \
+         console (16 connections at a time); {busy} turned away with 429"
+    );
+    // One wrong guess per `auth_delay` plus a burst of three, over every
+    // network listener together; the slack covers the answers in flight.
+    let budget = 3 + (elapsed.as_secs_f64() / delay.as_secs_f64()).ceil() as usize;
+    assert!(
+        wrong <= budget + 4,
+        "{wrong} wrong guesses answered in {elapsed:?}; the budget is {budget}"
+    );
+    assert_eq!(tally.other.load(Ordering::Relaxed), 0);
+
+    // A rate, not a lockout: the owner's token works right after.
+    let bearer = format!("Bearer {TOKEN}");
+    let (took, answer) = timed(|| {
+        request(
+            http,
+            "GET",
+            "/api/stats",
+            &[("Authorization", &bearer)],
+            b"",
+        )
+    });
+    println!("measured: the right bearer token got in {took:?} after the flood");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let mut owner = Tcp::connect(console);
+    owner.read_until(CHALLENGE);
+    owner.send(&format!("auth {TOKEN}"));
+    owner.read_until(PROMPT);
+}
+
+/// A wrong guess is answered after the delay, on a timer: the monitor's
+/// loop serves other requests meanwhile, and a program with the right
+/// token is not held up by a guess that is merely being slowed down.
+#[test]
+fn a_delayed_wrong_guess_does_not_hold_the_loop() {
+    let delay = Duration::from_millis(1500);
+    let monitor = monitor(delay);
+    let http = monitor.http_addr().unwrap();
+    let guesser = thread::spawn(move || {
+        let (took, answer) = timed(|| http_guess(http, "wrong-wrong-wrong-wrong", false));
+        assert_eq!(status(&answer), Some(401));
+        took
+    });
+    // Once the guess is being slowed down, the owner's bearer request goes
+    // through without waiting for it.
+    thread::sleep(Duration::from_millis(300));
+    let bearer = format!("Bearer {TOKEN}");
+    let (took, answer) = timed(|| {
+        request(
+            http,
+            "GET",
+            "/api/stats",
+            &[("Authorization", &bearer)],
+            b"",
+        )
+    });
+    assert_eq!(answer.status, 200);
+    println!("measured: the right token answered in {took:?} while a wrong one was delayed");
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+    let slowed = guesser.join().unwrap();
+    assert!(
+        slowed >= delay,
+        "a wrong guess was answered after {slowed:?}"
+    );
+}
