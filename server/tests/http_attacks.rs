@@ -203,3 +203,105 @@ fn a_delayed_wrong_guess_does_not_hold_the_loop() {
         "a wrong guess was answered after {slowed:?}"
     );
 }
+
+/// Splits a raw answer into its status, its `Content-Type` and its body.
+fn answer_parts(answer: &[u8]) -> (Option<u16>, String, String) {
+    let text = String::from_utf8_lossy(answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let content_type = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.trim().to_owned())
+        .unwrap_or_default();
+    (status(answer), content_type, body.to_owned())
+}
+
+/// What hyper refuses on its own (a head over the limit, too many header
+/// fields, a malformed request line or header, an unknown version) is
+/// answered with the status *and* a body saying what was wrong and what is
+/// accepted: JSON for the API, text elsewhere; the next request is served.
+#[test]
+fn requests_hyper_refuses_are_told_what_was_wrong_and_what_is_accepted() {
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .http_port(0)
+        .start()
+        .unwrap();
+    let addr = monitor.http_addr().unwrap();
+    let junk = "y".repeat(40 * 1024);
+    let many: String = (0..150).map(|n| format!("X-Field-{n}: {n}\r\n")).collect();
+    let cases: Vec<(String, u16, bool, &[&str])> = vec![
+        (
+            format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Junk: {junk}\r\n\r\n"),
+            431,
+            false,
+            &["16384 bytes"],
+        ),
+        (
+            format!("GET /api/tasks HTTP/1.1\r\nHost: {addr}\r\nX-Junk: {junk}\r\n\r\n"),
+            431,
+            true,
+            &["16384 bytes"],
+        ),
+        (
+            format!("GET /api/stats HTTP/1.1\r\nHost: {addr}\r\n{many}\r\n"),
+            431,
+            true,
+            &["header fields", "100"],
+        ),
+        (
+            format!("GET /api/stats HTTP/1.1\r\nHost: {addr}\r\nBad Header: y\r\n\r\n"),
+            400,
+            true,
+            &["header name", "Name: value"],
+        ),
+        (
+            "HELLO THERE\r\n\r\n".to_owned(),
+            400,
+            false,
+            &["request line", "METHOD /path HTTP/1.1"],
+        ),
+        (
+            format!("GET / HTTP/7.3\r\nHost: {addr}\r\n\r\n"),
+            400,
+            false,
+            &["version", "HTTP/1.1"],
+        ),
+    ];
+    for (request, expected, json, words) in cases {
+        let answer = http_support::raw_then_eof(addr, request.as_bytes());
+        let (status, content_type, body) = answer_parts(&answer);
+        let shown = &request[..request.len().min(60)];
+        println!("{shown:?}\n  -> {:?}", String::from_utf8_lossy(&answer));
+        assert_eq!(
+            status,
+            Some(expected),
+            "{shown:?}: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        if json {
+            assert_eq!(content_type, "application/json", "{shown:?}");
+            let value: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|err| panic!("{shown:?}: not JSON ({err}): {body:?}"));
+            assert_eq!(value["status"], expected, "{value}");
+            let message = value["error"].as_str().unwrap();
+            for word in words {
+                assert!(
+                    message.contains(word),
+                    "{shown:?}: {message:?} lacks {word:?}"
+                );
+            }
+        } else {
+            assert!(
+                content_type.starts_with("text/plain"),
+                "{shown:?}: {content_type:?}"
+            );
+            for word in words {
+                assert!(body.contains(word), "{shown:?}: {body:?} lacks {word:?}");
+            }
+        }
+        // And the listener serves the next client as usual.
+        assert_eq!(http_support::get(addr, "/api/stats").status, 200);
+    }
+}

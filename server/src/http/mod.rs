@@ -300,6 +300,7 @@ async fn connection_task(connection: Connection, state: Rc<HttpState>) {
         .timer(io::AsyncIoTimer)
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(io::MAX_HEADERS)
         // A client that sends its request and then shuts down its sending
         // side (`curl --data @-`, scripts, `nc -N`) still gets its answer.
         .half_close(true)
