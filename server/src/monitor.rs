@@ -273,6 +273,19 @@ impl MonitorBuilder {
         self
     }
 
+    /// When a browser's login to the web UI ends: after `idle` without a
+    /// request (default [`DEFAULT_LOGIN_IDLE`](crate::http::DEFAULT_LOGIN_IDLE),
+    /// 30 minutes; an open task list refreshes itself and stays logged in),
+    /// and `lifetime` after it began however busy (default
+    /// [`DEFAULT_LOGIN_LIFETIME`](crate::http::DEFAULT_LOGIN_LIFETIME), 12
+    /// hours). A request with an ended login is answered 401 with the login
+    /// page (JSON for the API) saying why. Both must be longer than zero.
+    #[cfg(feature = "http")]
+    pub fn http_login_expiry(mut self, idle: Duration, lifetime: Duration) -> Self {
+        self.http.login_expiry = crate::http::LoginExpiry { idle, lifetime };
+        self
+    }
+
     /// Adds a page (and metrics) of another crate to the web UI, served at
     /// `/x/{slug}`: see [`WebExtension`](crate::http::WebExtension).
     #[cfg(feature = "http")]

@@ -305,3 +305,135 @@ fn requests_hyper_refuses_are_told_what_was_wrong_and_what_is_accepted() {
         assert_eq!(http_support::get(addr, "/api/stats").status, 200);
     }
 }
+
+/// Logs in through the form and returns the `name=value` of the cookie.
+fn log_in(addr: SocketAddr) -> String {
+    let login = request(
+        addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("token={TOKEN}").as_bytes(),
+    );
+    assert_eq!(login.status, 303, "{login:?}");
+    login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A stale cookie is refused with 401: the login page (saying why) for a
+/// browser, JSON for the API, and the cookie is cleared.
+#[track_caller]
+fn assert_refused(addr: SocketAddr, cookie: &str, why: &str) {
+    let page = request(addr, "GET", "/", &[("Cookie", cookie)], b"");
+    assert_eq!(page.status, 401, "{page:?}");
+    assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+    assert!(page.body.contains(why), "{} lacks {why:?}", page.body);
+    let cleared = page.header("set-cookie").unwrap_or("");
+    assert!(cleared.contains("Max-Age=0"), "{cleared:?}");
+    let api = request(addr, "GET", "/api/tasks", &[("Cookie", cookie)], b"");
+    let message = api.assert_error(401);
+    assert!(message.contains("log in again"), "{message}");
+}
+
+#[test]
+fn logins_expire_when_idle_and_after_their_lifetime() {
+    let idle = Duration::from_secs(1);
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .http_port(0)
+        .auth_token(TOKEN)
+        .auth_delay(Duration::from_millis(10))
+        .http_login_expiry(idle, Duration::from_secs(60))
+        .start()
+        .unwrap();
+    let addr = monitor.http_addr().unwrap();
+    // Used more often than the idle limit, a login stays valid.
+    let cookie = log_in(addr);
+    for _ in 0..5 {
+        thread::sleep(idle / 5);
+        let page = request(addr, "GET", "/", &[("Cookie", &cookie)], b"");
+        assert_eq!(page.status, 200, "{page:?}");
+    }
+    // Left alone for longer, it is refused.
+    thread::sleep(idle + idle / 2);
+    assert_refused(addr, &cookie, "expired");
+    // Logging in again works.
+    let again = log_in(addr);
+    assert_eq!(
+        request(addr, "GET", "/", &[("Cookie", &again)], b"").status,
+        200
+    );
+
+    // However busy, a login ends after its lifetime.
+    let lifetime = Duration::from_secs(1);
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .http_port(0)
+        .auth_token(TOKEN)
+        .http_login_expiry(Duration::from_secs(60), lifetime)
+        .start()
+        .unwrap();
+    let addr = monitor.http_addr().unwrap();
+    let cookie = log_in(addr);
+    let started = Instant::now();
+    // Busy for well within the lifetime (the login began before `started`).
+    while started.elapsed() < lifetime * 2 / 5 {
+        let page = request(addr, "GET", "/api/stats", &[("Cookie", &cookie)], b"");
+        assert_eq!(page.status, 200, "{page:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(lifetime.saturating_sub(started.elapsed()) + lifetime / 5);
+    assert_refused(addr, &cookie, "expired");
+
+    // Nonsense durations are refused at start.
+    let err = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .http_port(0)
+        .auth_token(TOKEN)
+        .http_login_expiry(Duration::ZERO, Duration::from_secs(60))
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("http_login_expiry"), "{err}");
+}
+
+#[test]
+fn logout_needs_the_csrf_token_and_ends_the_login() {
+    let monitor = MonitorBuilder::new(TaskRegistry::new())
+        .no_tcp()
+        .http_port(0)
+        .auth_token(TOKEN)
+        .start()
+        .unwrap();
+    let addr = monitor.http_addr().unwrap();
+    let cookie = log_in(addr);
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    // Another page cannot log the browser out.
+    request(addr, "POST", "/logout", &form, b"").assert_error(403);
+    request(addr, "GET", "/logout", &[("Cookie", &cookie)], b"").assert_error(405);
+    assert_eq!(
+        request(addr, "GET", "/", &[("Cookie", &cookie)], b"").status,
+        200
+    );
+    let session = request(addr, "GET", "/api/session", &[("Cookie", &cookie)], b"").json();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let out = request(
+        addr,
+        "POST",
+        "/logout",
+        &form,
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!(out.status, 303, "{out:?}");
+    assert_eq!(out.header("location"), Some("/login"));
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_refused(addr, &cookie, "log in again");
+}

@@ -56,7 +56,9 @@ use crate::{
     transport::TcpTransport,
 };
 use body::{Body, HttpError};
-use security::{Caller, Guard};
+pub(crate) use security::LoginExpiry;
+use security::{Caller, Guard, Identity};
+pub use security::{DEFAULT_LOGIN_IDLE, DEFAULT_LOGIN_LIFETIME};
 
 /// The HTTP listener's default port (`http://127.0.0.1:50103/`).
 pub const HTTP_PORT: u16 = 50103;
@@ -134,6 +136,7 @@ pub(crate) struct HttpOptions {
     pub(crate) port: Option<u16>,
     pub(crate) host_names: Vec<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) login_expiry: LoginExpiry,
     pub(crate) extensions: Vec<Arc<dyn WebExtension>>,
 }
 
@@ -203,7 +206,8 @@ impl HttpOptions {
         let listener =
             TcpTransport::bind(SocketAddr::new(host, self.port.unwrap_or(default_port)))?;
         let addr = listener.local_addr();
-        let guard = Guard::new(addr, auth, &self.host_names);
+        let expiry = self.login_expiry.check().map_err(MonitorError::Config)?;
+        let guard = Guard::new(addr, auth, &self.host_names, expiry);
         let extensions = self.extensions;
         let service: LocalService = Box::new(move |shared| {
             let state = Rc::new(HttpState {
@@ -367,13 +371,22 @@ async fn route(
     }
 
     let caller = match state.guard.authenticate(request.headers(), peer).await? {
-        Some(caller) => caller,
-        None if is_api => {
+        Identity::Known(caller) => caller,
+        Identity::Anonymous if is_api => {
             return Err(security::unauthorized(
                 "this monitor requires its token: send Authorization: Bearer TOKEN",
             ));
         }
-        None => return Ok(pages::redirect("/login")),
+        Identity::Anonymous => return Ok(pages::redirect("/login")),
+        // An expired or unknown login: 401, and the login page saying why.
+        Identity::Stale(why) => {
+            let response = if is_api {
+                security::unauthorized(&why).into_response()
+            } else {
+                pages::login_page(state, Some(&why))
+            };
+            return Ok(state.guard.refuse_stale(response));
+        }
     };
     let ctx = Ctx {
         state,
@@ -426,6 +439,17 @@ async fn route(
             pages::console_change(&ctx, name, &form).await
         }
         (&Method::GET, ["x", slug]) => pages::extension(&ctx, slug),
+        (&Method::POST, ["logout"]) => {
+            let headers = request.headers().clone();
+            let form = read_form(request).await?;
+            ctx.state
+                .guard
+                .check_state_change(&headers, &ctx.caller, form_value(&form, "csrf"))?;
+            let mut response = pages::redirect("/login");
+            let cleared = ctx.state.guard.logout(&ctx.caller);
+            response.headers_mut().insert(header::SET_COOKIE, cleared);
+            Ok(response)
+        }
         _ => Err(no_route(&method, &segments)),
     }
 }
@@ -445,7 +469,7 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         | ["stats"]
         | ["assets", _]
         | ["x", _] => Some("GET"),
-        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] => Some("POST"),
+        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] | ["logout"] => Some("POST"),
         ["tasks", _, "cancel"] | ["console", _] => Some(if segments[0] == "console" {
             "POST"
         } else {

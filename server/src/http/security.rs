@@ -8,19 +8,83 @@ use std::{
     collections::VecDeque,
     net::{IpAddr, SocketAddr},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
 use hyper::{
-    HeaderMap, StatusCode,
+    HeaderMap, Response, StatusCode,
     header::{self, HeaderValue},
 };
 
-use super::body::HttpError;
+use super::body::{Body, HttpError};
 use crate::auth::{Auth, constant_time_eq};
 
 /// Browser logins kept at once; the oldest is forgotten first (its browser
 /// simply logs in again).
 const MAX_LOGINS: usize = 64;
+
+/// How long a browser login lasts without a request, by default: a tab
+/// left open on the task list refreshes itself and keeps it alive.
+pub const DEFAULT_LOGIN_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// How long a browser login lasts at most, however busy, by default.
+pub const DEFAULT_LOGIN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// When browser logins end (`MonitorBuilder::http_login_expiry`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginExpiry {
+    /// Without a request for this long, a login ends.
+    pub(crate) idle: Duration,
+    /// A login ends this long after it began, however busy.
+    pub(crate) lifetime: Duration,
+}
+
+impl Default for LoginExpiry {
+    fn default() -> Self {
+        Self {
+            idle: DEFAULT_LOGIN_IDLE,
+            lifetime: DEFAULT_LOGIN_LIFETIME,
+        }
+    }
+}
+
+impl LoginExpiry {
+    /// Refuses durations that would make logging in useless.
+    pub(crate) fn check(self) -> Result<Self, String> {
+        if self.idle.is_zero() || self.lifetime.is_zero() {
+            return Err(format!(
+                "http_login_expiry needs an idle timeout and a lifetime longer than zero (got \
+                 {:?} and {:?}); the defaults are {} and {}",
+                self.idle,
+                self.lifetime,
+                show(DEFAULT_LOGIN_IDLE),
+                show(DEFAULT_LOGIN_LIFETIME)
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// One browser login.
+struct Login {
+    /// The cookie's value: 128 random bits.
+    id: String,
+    /// Its own CSRF token.
+    csrf: String,
+    began: Instant,
+    last_used: Instant,
+}
+
+/// Who a request comes from, as far as its credentials say.
+pub(super) enum Identity {
+    /// Open monitor, right bearer token, or a live login.
+    Known(Caller),
+    /// No credentials at all.
+    Anonymous,
+    /// A login cookie that no longer works, and why: refused with 401
+    /// (the login page for a browser) and cleared.
+    Stale(String),
+}
 
 /// Token guesses over HTTP (bearer headers and login forms) that may wait
 /// for their turn in the process-wide guess budget at once; one more is
@@ -60,12 +124,18 @@ pub(super) struct Guard {
     any_ip_port: Option<u16>,
     /// The CSRF token of an open (token-less) monitor.
     open_csrf: String,
-    logins: RefCell<VecDeque<(String, String)>>,
+    logins: RefCell<VecDeque<Login>>,
+    expiry: LoginExpiry,
     cookie_name: String,
 }
 
 impl Guard {
-    pub(super) fn new(bound: SocketAddr, auth: Option<Arc<Auth>>, extra_hosts: &[String]) -> Self {
+    pub(super) fn new(
+        bound: SocketAddr,
+        auth: Option<Arc<Auth>>,
+        extra_hosts: &[String],
+        expiry: LoginExpiry,
+    ) -> Self {
         let port = bound.port();
         // `name`, `name:port`, `v4`, `v4:port`, `v6`, `[v6]`, `[v6]:port`.
         let with_port = |host: &str| {
@@ -101,6 +171,7 @@ impl Guard {
             any_ip_port: bound.ip().is_unspecified().then_some(port),
             open_csrf: random_hex(),
             logins: RefCell::new(VecDeque::new()),
+            expiry,
             cookie_name: format!("monitor_session_{port}"),
         }
     }
@@ -145,17 +216,17 @@ impl Guard {
                 .is_ok()
     }
 
-    /// Who is asking, or `None` when a token is required and the request
-    /// has neither a bearer token nor a login cookie. A *wrong* bearer
-    /// token is a guess: an error (401) answered after the auth delay, see
-    /// [`Guard::check_guess`].
+    /// Who is asking. A *wrong* bearer token is a guess: an error (401)
+    /// answered after the auth delay, see [`Guard::check_guess`]. A login
+    /// cookie is not: its 128 random bits cannot be guessed, and an expired
+    /// one must not spend the budget the owner's bearer requests need.
     pub(super) async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: &str,
-    ) -> Result<Option<Caller>, HttpError> {
+    ) -> Result<Identity, HttpError> {
         if self.auth.is_none() {
-            return Ok(Some(Caller::Open));
+            return Ok(Identity::Known(Caller::Open));
         }
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {
             // A header that is not `Bearer …` is a guess too (one that
@@ -173,16 +244,76 @@ impl Guard {
                 )
             })
             .await?;
-            return Ok(Some(Caller::Bearer));
+            return Ok(Identity::Known(Caller::Bearer));
         }
         let Some(session) = cookie(headers, &self.cookie_name) else {
-            return Ok(None);
+            return Ok(Identity::Anonymous);
         };
-        let logins = self.logins.borrow();
-        let found = logins
+        Ok(self.check_login(session, Instant::now()))
+    }
+
+    /// Finds the login of cookie value `session` and checks that it has
+    /// not expired at `now` (an expired one is forgotten).
+    fn check_login(&self, session: &str, now: Instant) -> Identity {
+        let mut logins = self.logins.borrow_mut();
+        let Some(at) = logins
             .iter()
-            .find(|(id, _)| constant_time_eq(session.as_bytes(), id.as_bytes()));
-        Ok(found.map(|(_, csrf)| Caller::Cookie { csrf: csrf.clone() }))
+            .position(|login| constant_time_eq(session.as_bytes(), login.id.as_bytes()))
+        else {
+            return Identity::Stale(
+                "this login is not valid any more (it was logged out, expired, replaced by \
+                 newer logins, or the monitor restarted); log in again"
+                    .into(),
+            );
+        };
+        let login = &mut logins[at];
+        let why = if now.saturating_duration_since(login.began) >= self.expiry.lifetime {
+            format!(
+                "your login expired: logins last at most {}; log in again",
+                show(self.expiry.lifetime)
+            )
+        } else if now.saturating_duration_since(login.last_used) >= self.expiry.idle {
+            format!(
+                "your login expired after {} without a request; log in again",
+                show(self.expiry.idle)
+            )
+        } else {
+            login.last_used = now;
+            return Identity::Known(Caller::Cookie {
+                csrf: login.csrf.clone(),
+            });
+        };
+        logins.remove(at);
+        Identity::Stale(why)
+    }
+
+    /// Turns `response` (the login page, or a JSON 401) into the refusal of
+    /// a stale login: status 401, and the cookie cleared.
+    pub(super) fn refuse_stale(&self, mut response: Response<Body>) -> Response<Body> {
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, self.cleared_cookie());
+        response
+    }
+
+    /// Ends `caller`'s login (`POST /logout`); returns the `Set-Cookie`
+    /// value that clears the cookie.
+    pub(super) fn logout(&self, caller: &Caller) -> HeaderValue {
+        if let Caller::Cookie { csrf } = caller {
+            self.logins
+                .borrow_mut()
+                .retain(|login| !constant_time_eq(login.csrf.as_bytes(), csrf.as_bytes()));
+        }
+        self.cleared_cookie()
+    }
+
+    fn cleared_cookie(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "{}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie_name
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// Checks `guess` against the token as one guess of the process-wide
@@ -246,14 +377,28 @@ impl Guard {
         self.check_guess(guess.trim(), peer, || unauthorized("wrong token"))
             .await?;
         let id = random_hex();
+        let now = Instant::now();
         let mut logins = self.logins.borrow_mut();
+        // Expired logins give up their places first.
+        let expiry = self.expiry;
+        logins.retain(|login| {
+            now.saturating_duration_since(login.began) < expiry.lifetime
+                && now.saturating_duration_since(login.last_used) < expiry.idle
+        });
         if logins.len() >= MAX_LOGINS {
             logins.pop_front();
         }
-        logins.push_back((id.clone(), random_hex()));
+        logins.push_back(Login {
+            id: id.clone(),
+            csrf: random_hex(),
+            began: now,
+            last_used: now,
+        });
+        // The browser forgets the cookie at the end of the lifetime too.
         HeaderValue::from_str(&format!(
-            "{}={id}; HttpOnly; SameSite=Strict; Path=/",
-            self.cookie_name
+            "{}={id}; Max-Age={}; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie_name,
+            self.expiry.lifetime.as_secs().max(1)
         ))
         .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad cookie"))
     }
@@ -343,6 +488,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
+/// A duration as people write it in a message: `30 min`, `12 h`, `400 ms`.
+fn show(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 || secs == 0 {
+        format!("{} ms", duration.as_millis())
+    } else if secs.is_multiple_of(3600) {
+        format!("{} h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
 /// 128 random bits as hex, from the operating system.
 fn random_hex() -> String {
     let mut bytes = [0u8; 16];
@@ -354,8 +513,6 @@ fn random_hex() -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn host(guard: &Guard, host: &str) -> bool {
@@ -379,6 +536,7 @@ mod tests {
                 Duration::from_millis(1),
             ))),
             &names,
+            LoginExpiry::default(),
         );
         for ok in [
             "10.0.0.5:9464",
@@ -410,10 +568,73 @@ mod tests {
                 Duration::from_millis(1),
             ))),
             &[],
+            LoginExpiry::default(),
         );
         assert!(host(&guard, "192.168.1.20:9464"));
         assert!(host(&guard, "[2001:db8::1]:9464"));
         assert!(!host(&guard, "192.168.1.20:9465"));
         assert!(!host(&guard, "rebound.example:9464"));
+    }
+
+    #[test]
+    fn logins_end_when_idle_or_too_old_and_are_then_forgotten() {
+        let expiry = LoginExpiry {
+            idle: Duration::from_secs(60),
+            lifetime: Duration::from_secs(300),
+        };
+        let guard = Guard::new(
+            "127.0.0.1:9464".parse().unwrap(),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
+            &[],
+            expiry,
+        );
+        let login = |at: Instant| {
+            let id = random_hex();
+            guard.logins.borrow_mut().push_back(Login {
+                id: id.clone(),
+                csrf: random_hex(),
+                began: at,
+                last_used: at,
+            });
+            id
+        };
+        let start = Instant::now();
+        let known = |identity: Identity| matches!(identity, Identity::Known(Caller::Cookie { .. }));
+        let stale = |identity: Identity| match identity {
+            Identity::Stale(why) => why,
+            _ => panic!("not refused"),
+        };
+        // Used every 50 s, a login lives until its lifetime is over.
+        let busy = login(start);
+        for step in 1..6 {
+            assert!(known(
+                guard.check_login(&busy, start + Duration::from_secs(50 * step))
+            ));
+        }
+        let why = stale(guard.check_login(&busy, start + Duration::from_secs(300)));
+        assert!(why.contains("at most 5 min"), "{why}");
+        // Forgotten once refused.
+        let why = stale(guard.check_login(&busy, start + Duration::from_secs(301)));
+        assert!(why.contains("not valid any more"), "{why}");
+        // Left alone for the idle timeout, a login ends.
+        let idle = login(start);
+        let why = stale(guard.check_login(&idle, start + Duration::from_secs(60)));
+        assert!(why.contains("after 1 min without a request"), "{why}");
+        assert!(guard.logins.borrow().is_empty());
+    }
+
+    #[test]
+    fn expiry_durations_must_be_positive() {
+        let zero = LoginExpiry {
+            idle: Duration::ZERO,
+            lifetime: Duration::from_secs(1),
+        };
+        let err = zero.check().unwrap_err();
+        assert!(err.contains("30 min") && err.contains("12 h"), "{err}");
+        assert_eq!(show(Duration::from_millis(400)), "400 ms");
+        assert_eq!(show(Duration::from_secs(90)), "90 s");
     }
 }
