@@ -29,6 +29,14 @@ use hyper::rt::{self, ReadBufCursor};
 use monitor_core::transport::Stream;
 
 use super::MAX_HEAD_BYTES;
+use crate::pace::Pace;
+
+/// Requests one connection is answered per second, after a burst of as
+/// many: a client pipelining requests as fast as it can write them would
+/// otherwise keep the monitor's loop to itself (the console's sessions
+/// have the same rule, `max_line_rate`). Past the burst, the connection's
+/// next bytes are read only when its budget allows another request.
+pub(super) const MAX_REQUEST_RATE: u64 = 200;
 
 /// The most header fields a request may have (hyper's default, set
 /// explicitly so the number the refusal names is the one enforced).
@@ -55,6 +63,10 @@ pub(super) struct HttpIo {
     /// it is out.
     refusal: Vec<u8>,
     refusal_sent: usize,
+    /// Answers begun, paced at [`MAX_REQUEST_RATE`]; `pause` is the wait
+    /// before the next read when the pace is ahead.
+    answers: Pace,
+    pause: Option<Timer>,
 }
 
 impl HttpIo {
@@ -72,6 +84,8 @@ impl HttpIo {
             sent: Vec::new(),
             refusal: Vec::new(),
             refusal_sent: 0,
+            answers: Pace::new(MAX_REQUEST_RATE, MAX_REQUEST_RATE),
+            pause: None,
         }
     }
 
@@ -126,6 +140,16 @@ impl rt::Read for HttpIo {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // A connection over its request rate waits (on a timer) before
+        // more of its requests are read.
+        let wait = this.answers.wait(Instant::now());
+        if !wait.is_zero() {
+            let pause = this.pause.get_or_insert_with(|| Timer::after(wait));
+            if Pin::new(pause).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        this.pause = None;
         // A copy through a stack buffer keeps this free of `unsafe`
         // (hyper hands out uninitialised memory); requests are small.
         let mut chunk = [0u8; 4096];
@@ -163,6 +187,7 @@ impl rt::Write for HttpIo {
         if buf.starts_with(b"HTTP/1.") {
             // An answer begins: what the client sends next belongs to a
             // later request.
+            this.answers.charge(1, Instant::now());
             let sent = std::mem::take(&mut this.sent);
             if let Some(refusal) = explain_refusal(buf, &sent) {
                 // hyper closes the connection after its refusal, flushing

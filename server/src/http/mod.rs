@@ -78,6 +78,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a client may take to send a request's head once it started.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client may take to send a request's body once its head
+/// arrived (a slowloris body, dripped a byte at a time, is answered 408).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a connection may send nothing (between requests, or in a body)
 /// before it is closed.
 pub const READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -493,9 +497,28 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
     }
 }
 
-/// Reads a request body of at most [`MAX_BODY_BYTES`], with the same stall
-/// deadline as every read.
+/// Reads a request body of at most [`MAX_BODY_BYTES`] within
+/// [`BODY_TIMEOUT`]: the stall deadline of every read does not stop a
+/// client that drips a byte now and then.
 async fn read_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
+    read_whole_body(request)
+        .or(async {
+            async_io::Timer::after(BODY_TIMEOUT).await;
+            Err(HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s (bodies of up to \
+                     {MAX_BODY_BYTES} bytes are accepted, sent within {} s of the head)",
+                    BODY_TIMEOUT.as_secs(),
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_header(header::CONNECTION, "close"))
+        })
+        .await
+}
+
+async fn read_whole_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
     let too_large = || {
         HttpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
