@@ -236,6 +236,33 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     drop(greedy);
 }
 
+/// Connections that connect and send nothing fill the places for a while
+/// (the next client gets 503), but are closed at `HEAD_TIMEOUT` and the
+/// places come back.
+#[test]
+fn idle_connections_are_closed_and_their_places_come_back() {
+    let monitor = monitor(|b| b.http_max_connections(4));
+    let addr = monitor.http_addr().unwrap();
+    let idle: Vec<_> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    eventually("the idle connections hold every place", || {
+        (get(addr, "/api/stats").status == 503).then_some(())
+    });
+    let started = Instant::now();
+    let freed = loop {
+        if get(addr, "/api/stats").status == 200 {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < HEAD_TIMEOUT + Duration::from_secs(10),
+            "idle connections held their places for {:?}",
+            started.elapsed()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    println!("measured: 4 idle connections held every place for {freed:?} more");
+    drop(idle);
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
