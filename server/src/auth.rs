@@ -67,6 +67,7 @@ impl Auth {
     /// compared in constant time, and is charged to the budget when wrong.
     /// A right guess costs nothing, so a program sending its bearer token
     /// with every request is not slowed down while nobody guesses.
+    #[cfg(feature = "http")]
     pub(crate) async fn guess_over_network(&self, guess: &[u8]) -> bool {
         self.network
             .attempt(|| constant_time_eq(guess, self.token.as_bytes()))
