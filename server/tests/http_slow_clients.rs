@@ -190,7 +190,10 @@ fn a_pipelining_client_does_not_starve_the_others() {
          pipelined {sent} requests ({read} bytes of answers read in that time); slowest \
          {slowest:?}"
     );
-    assert!(slowest < Duration::from_secs(2), "slowest {slowest:?}");
+    // Generous bounds: before each connection's requests were paced, the
+    // other client got 5 answers in those 2 s.
+    assert!(served >= 20, "only {served} answers in 2 s");
+    assert!(slowest < Duration::from_secs(5), "slowest {slowest:?}");
 }
 
 /// A client that asks for a lot and never reads holds its place only until
