@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use hyper::{HeaderMap, Response, StatusCode, body::Bytes, header};
 use serde::{Deserialize, Serialize};
 
-use monitor_core::{RegistryError, TaskSnapshot, TaskState, dispatch::Session};
+use monitor_core::{RegistryError, SiteStats, TaskSnapshot, TaskState, dispatch::Session};
 
 use super::{
     Ctx, Form, HttpError,
@@ -39,18 +39,10 @@ impl<'a> ListQuery<'a> {
                 commands::SORT_KEYS.join(", ")
             )));
         }
-        let limit = match form_value(query, "limit").filter(|limit| !limit.is_empty()) {
-            None => 0,
-            Some(text) => text.parse::<usize>().map_err(|_| {
-                HttpError::bad_request(format!(
-                    "invalid limit {text:?}: expected 0 for all, or a positive count"
-                ))
-            })?,
-        };
         Ok(Self {
             filter,
             sort,
-            limit,
+            limit: parse_limit(query)?,
         })
     }
 }
@@ -212,6 +204,76 @@ fn end_reason(task: &TaskSnapshot) -> &'static str {
 /// `GET /api/stats`.
 pub(super) fn stats(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
     json_ok(&collect_stats(ctx))
+}
+
+/// The `sort` and `limit` query parameters of `GET /api/sites` and the
+/// Sites page, checked like `sites --sort KEY -n N`.
+pub(super) struct SitesQuery<'a> {
+    pub(super) sort: Option<&'a str>,
+    pub(super) limit: usize,
+}
+
+impl<'a> SitesQuery<'a> {
+    pub(super) fn parse(query: &'a Form) -> Result<Self, HttpError> {
+        let sort = form_value(query, "sort").filter(|sort| !sort.is_empty());
+        if let Some(sort) = sort
+            && !commands::SITE_KEYS.contains(&sort)
+        {
+            return Err(HttpError::bad_request(format!(
+                "invalid sort {sort:?}: expected one of {}",
+                commands::SITE_KEYS.join(", ")
+            )));
+        }
+        Ok(Self {
+            sort,
+            limit: parse_limit(query)?,
+        })
+    }
+}
+
+fn parse_limit(query: &Form) -> Result<usize, HttpError> {
+    match form_value(query, "limit").filter(|limit| !limit.is_empty()) {
+        None => Ok(0),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            HttpError::bad_request(format!(
+                "invalid limit {text:?}: expected 0 for all, or a positive count"
+            ))
+        }),
+    }
+}
+
+/// The per-site rows, sorted and limited as asked (the rows `sites --json`
+/// prints), and how many sites there are in all.
+pub(super) fn site_rows(
+    ctx: &Ctx<'_>,
+    query: &SitesQuery<'_>,
+) -> Result<(Vec<SiteStats>, usize), HttpError> {
+    let introspect = &ctx.state.shared.introspect;
+    let table = introspect.sites().ok_or_else(|| {
+        HttpError::not_found(
+            "this monitor's task source keeps no per-site statistics (it is not a \
+             TaskRegistry and does not forward TaskIntrospect::sites)",
+        )
+    })?;
+    let mut rows = table.stats(&**introspect);
+    let total = rows.len();
+    commands::sort_sites(&mut rows, query.sort);
+    if query.limit > 0 {
+        rows.truncate(query.limit);
+    }
+    Ok((rows, total))
+}
+
+/// `GET /api/sites`: what `sites --json` prints (`sort`, `limit` as
+/// `--sort`, `-n`).
+pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpError> {
+    let query = SitesQuery::parse(query)?;
+    json_ok(&site_rows(ctx, &query)?.0)
+}
+
+/// `GET /api/lints`: what `lints --json` prints.
+pub(super) fn lints(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
+    json_ok(&monitor_core::lints(&*ctx.state.shared.introspect))
 }
 
 /// `GET /api/session`: how this request was authenticated and the CSRF

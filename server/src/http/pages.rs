@@ -4,17 +4,19 @@
 //! `<noscript>` meta refresh — and refreshed in place by the vendored htmx
 //! when scripts run.
 
+use std::sync::Arc;
+
 use hyper::{
     Response, StatusCode,
     header::{self, HeaderValue},
 };
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
+use monitor_core::{Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskSnapshot, TaskTrace};
 
 use super::{
-    Ctx, Form, HttpError, HttpState,
-    api::{self, CancelReply, ListQuery},
+    ActionError, ActionOutcome, Ctx, Form, HttpError, HttpState, PageContext, WebExtension,
+    api::{self, CancelReply, ListQuery, SitesQuery},
     body::{Body, respond},
     form_value, parse_task_id,
 };
@@ -51,6 +53,12 @@ form.filters{margin:.6em 0;display:flex;gap:.6em;align-items:center;flex-wrap:wr
 .error{background:#ffe1e1;border-color:#e8a0a0}
 pre{background:#fff;padding:.6em;border:1px solid #e3e6ea;overflow:auto}
 code{font-size:.95em}
+tr.flagged td:first-child{box-shadow:inset 4px 0 #d98a00}
+a.lint{display:inline-block;font-size:.8em;padding:0 .4em;margin:0 .2em .1em 0;border-radius:.3em;background:#fff0c2;color:#6b4a00;text-decoration:none}
+a.lint.error{background:#ffd0d0;color:#8a0000}
+th a{color:inherit}th a.sorted{text-decoration:none;font-weight:bold}
+section.lint{background:#fff;border:1px solid #e3e6ea;border-left:4px solid #d98a00;padding:.5em .9em;margin:.6em 0}
+section.lint.error{border-left-color:#b00020}section.lint h2{font-size:1em;margin:.2em 0}
 button.danger{background:#b00020;color:#fff;border:0;padding:.45em 1em;border-radius:.3em}
 ";
 
@@ -72,6 +80,8 @@ fn layout(ctx_state: &HttpState, title: &str, refresh: bool, content: Markup) ->
                 header {
                     strong { "monitor" }
                     a href="/" { "Tasks" }
+                    a href="/sites" { "Sites" }
+                    a href="/lints" { "Lints" }
                     a href="/stats" { "Stats" }
                     a href="/console" { "Console" }
                     @for extension in &ctx_state.extensions {
@@ -185,6 +195,11 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
     };
     let persistent_only = form_value(query, "persistent").is_some_and(|v| !v.is_empty());
     let introspect = &ctx.state.shared.introspect;
+    let fired = if terminated_tab {
+        Vec::new()
+    } else {
+        monitor_core::lints(&**introspect)
+    };
     let keep = |task: &TaskSnapshot| {
         commands::matches_filter(task, list.filter) && (!persistent_only || task.persistent)
     };
@@ -277,11 +292,12 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             } @else {
                 table {
                     thead { tr { th { "Task" } th { "State" } th { "Name" } th { "Location" }
-                        th { "Age" } th { "Polls" } th { "Busy" } th { "In poll" } th {} } }
+                        th { "Age" } th { "Polls" } th { "Busy" } th { "In poll" } th { "Lints" } th {} } }
                     tbody {
                         @for task in &live {
                             @let blocking = task.poll_ns.is_some_and(|ns| ns >= BLOCKING_POLL_NS);
-                            tr.blocking[blocking] data-task-id=(task.id) {
+                            @let flags: Vec<&Lint> = fired.iter().filter(|lint| lint.subject.covers(task)).collect();
+                            tr.blocking[blocking].flagged[!flags.is_empty()] data-task-id=(task.id) {
                                 td.num { (task_link(task)) }
                                 td { (task.state) }
                                 td.name { (task.display_name()) }
@@ -294,6 +310,7 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
                                     (Some(ns), None) => { (duration_ns(ns)) }
                                     _ => { "-" }
                                 } }
+                                td.flags { @for lint in &flags { (lint_badge(lint)) } }
                                 td { a.cancel href={ "/tasks/" (task.id) "/cancel" } { "cancel" } }
                             }
                         }
@@ -453,6 +470,128 @@ pub(super) fn stats(ctx: &Ctx<'_>) -> Response<Body> {
     page(layout(ctx.state, "Stats", true, content))
 }
 
+/// A lint's mark in a table row, linking to its explanation.
+fn lint_badge(lint: &Lint) -> Markup {
+    html! {
+        a.lint.error[lint.severity == Severity::Error] href={ "/lints#" (lint.id) }
+            title=(lint.message) data-lint=(lint.id) { (lint.id) }
+    }
+}
+
+/// The tasks page filtered on one spawn location.
+fn location_link(location: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("filter", location);
+    format!("/?{}", query.finish())
+}
+
+/// `GET /sites`: the `sites` table, sortable by its column headers.
+pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpError> {
+    let asked = SitesQuery::parse(query)?;
+    let (rows, total) = api::site_rows(ctx, &asked)?;
+    let fired = monitor_core::lints(&*ctx.state.shared.introspect);
+    let sort = asked.sort.unwrap_or("busy");
+    let header = |key: &'static str, label: &'static str| {
+        html! {
+            th { a.sorted[sort == key] href={ "/sites?sort=" (key) } title={ "sort by " (key) } { (label) } }
+        }
+    };
+    let site_flags = |row: &SiteStats| -> Vec<&Lint> {
+        fired
+            .iter()
+            .filter(|lint| matches!(&lint.subject, LintSubject::Site { location, .. } if *location == row.location))
+            .collect()
+    };
+    let content = html! {
+        h1 { "Spawn sites" }
+        p { (total) " spawn site" (if total == 1 { "" } else { "s" })
+            @if rows.len() < total { " (showing " (rows.len()) ")" }
+            ". Ended tasks are folded into their site; live ones are added now. Percentiles are \
+             log-bucket bounds (<1ms, <2ms, …). The same rows: " a href="/api/sites" { "/api/sites" } "." }
+        div id="sites" hx-get=(format!("/sites?sort={sort}")) hx-trigger={ "every " (REFRESH_SECS) "s" }
+            hx-select="#sites" hx-swap="outerHTML" {
+            table {
+                thead { tr {
+                    (header("location", "Location")) th { "Name" } (header("live", "Live"))
+                    (header("spawned", "Spawned")) th { "Ended ok/cancel/panic" }
+                    (header("polls", "Polls")) (header("busy", "Busy")) (header("slow", "Slow polls"))
+                    (header("p99", "Poll p50/p90/p99")) th { "Lifetime p50/p90/p99" } th { "Future" } th { "Lints" }
+                } }
+                tbody {
+                    @for row in &rows {
+                        @let flags = site_flags(row);
+                        tr.flagged[!flags.is_empty()] data-location=(row.display_location()) {
+                            td { @match &row.location {
+                                Some(location) => a href=(location_link(location)) title="its live tasks" { code { (location) } },
+                                None => em { "(other sites)" },
+                            } }
+                            td { (row.name.as_deref().unwrap_or("-")) }
+                            td.num.live { (row.live) }
+                            td.num.spawned { (row.spawned) }
+                            td.num { (row.ended.completed) "/" (row.ended.cancelled) "/" (row.ended.panicked)
+                                @if row.ended.unknown > 0 { " +" (row.ended.unknown) " ended" } }
+                            td.num { (row.polls) }
+                            td.num { (duration_ns(row.busy_ns)) }
+                            td.num { (row.slow_polls) }
+                            td { (commands::percentile(&row.poll_time, row.poll_time.p50_ns)) " "
+                                (commands::percentile(&row.poll_time, row.poll_time.p90_ns)) " "
+                                (commands::percentile(&row.poll_time, row.poll_time.p99_ns)) }
+                            td { (commands::percentile(&row.lifetime, row.lifetime.p50_ns)) " "
+                                (commands::percentile(&row.lifetime, row.lifetime.p90_ns)) " "
+                                (commands::percentile(&row.lifetime, row.lifetime.p99_ns)) }
+                            td.num { @match row.largest_future { Some(bytes) => { (bytes) " B" }, None => "-" } }
+                            td.flags { @for lint in &flags { (lint_badge(lint)) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(layout(ctx.state, "Sites", true, content)))
+}
+
+/// `GET /lints`: what fires now, each with its explanation and fix.
+pub(super) fn lints(ctx: &Ctx<'_>) -> Response<Body> {
+    let introspect = &ctx.state.shared.introspect;
+    let fired = monitor_core::lints(&**introspect);
+    let thresholds = introspect
+        .sites()
+        .map_or_else(Default::default, |sites| sites.thresholds());
+    let content = html! {
+        h1 { "Lints" }
+        p { "Thresholds: " code { (thresholds) } " (set with the console's "
+            code { "lints --set NAME=VALUE" } "). The same list: " a href="/api/lints" { "/api/lints" } "." }
+        div id="lints" hx-get="/lints" hx-trigger={ "every " (REFRESH_SECS) "s" }
+            hx-select="#lints" hx-swap="outerHTML" {
+            @if fired.is_empty() {
+                p.notice id="no-lints" { "No lint fires now." }
+            } @else {
+                p { (fired.len()) " lint" (if fired.len() == 1 { "" } else { "s" }) " fire now, most severe first." }
+            }
+            @for (i, lint) in fired.iter().enumerate() {
+                // The first of each id is the anchor the tasks table links to.
+                @let first = fired.iter().position(|other| other.id == lint.id) == Some(i);
+                section.lint.error[lint.severity == Severity::Error] id=[first.then(|| lint.id.as_str())]
+                    data-lint=(lint.id) {
+                    h2 { "[" (lint.severity) "] " (lint.id) " — " @match &lint.subject {
+                        LintSubject::Task { id, name, .. } => {
+                            a href={ "/tasks/" (id) } { "task " (id) } " (" (name.as_deref().unwrap_or("-")) ")"
+                        }
+                        LintSubject::Site { location: Some(location), .. } => {
+                            "site " a href=(location_link(location)) { code { (location) } }
+                        }
+                        _ => { "(other sites)" }
+                    } }
+                    p { (lint.message) }
+                    p { strong { "Why: " } (lint.explanation) }
+                    p { strong { "Fix: " } (lint.fix) }
+                }
+            }
+        }
+    };
+    page(layout(ctx.state, "Lints", true, content))
+}
+
 /// `GET /console` (and the page after a change, with its outcome).
 pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) -> Response<Body> {
     let entries = api::namespace_entries(ctx);
@@ -522,14 +661,57 @@ pub(super) async fn console_change(
     Ok(console(ctx, Some(outcome)))
 }
 
-/// `GET /x/{slug}`: a page another crate registered.
-pub(super) fn extension(ctx: &Ctx<'_>, slug: &str) -> Result<Response<Body>, HttpError> {
-    let extension = ctx
-        .state
+pub(super) fn find_extension<'a>(
+    ctx: &Ctx<'a>,
+    slug: &str,
+) -> Result<&'a Arc<dyn WebExtension>, HttpError> {
+    let state: &'a HttpState = ctx.state;
+    state
         .extensions
         .iter()
         .find(|extension| extension.slug() == slug)
-        .ok_or_else(|| HttpError::not_found(format!("no page /x/{slug}")))?;
-    let content = html! { h1 { (extension.title()) } (extension.render()) };
-    Ok(page(layout(ctx.state, extension.title(), false, content)))
+        .ok_or_else(|| {
+            let known: Vec<String> = state
+                .extensions
+                .iter()
+                .map(|extension| format!("/x/{}", extension.slug()))
+                .collect();
+            HttpError::not_found(format!(
+                "no page /x/{slug}; pages added by extensions: {}",
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+}
+
+/// `GET /x/{slug}`: a page another crate registered; after one of its
+/// actions (`POST /x/{slug}/{action}`), with the outcome, and the error's
+/// status when it was refused.
+pub(super) fn extension(
+    ctx: &Ctx<'_>,
+    slug: &str,
+    outcome: Option<Result<ActionOutcome, ActionError>>,
+) -> Result<Response<Body>, HttpError> {
+    let extension = find_extension(ctx, slug)?;
+    let page_ctx = PageContext {
+        slug: extension.slug(),
+        csrf: ctx.csrf(),
+    };
+    let content = html! {
+        h1 { (extension.title()) }
+        @match &outcome {
+            Some(Ok(done)) => p.notice id="outcome" { (done.message()) },
+            Some(Err(err)) => p.notice.error id="outcome" { (err) },
+            None => {},
+        }
+        (extension.render_page(&page_ctx))
+    };
+    let mut response = page(layout(ctx.state, extension.title(), false, content));
+    if let Some(Err(err)) = &outcome {
+        *response.status_mut() = err.status();
+    }
+    Ok(response)
 }
