@@ -7,7 +7,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use hyper::{HeaderMap, Response, StatusCode, body::Bytes, header};
 use serde::{Deserialize, Serialize};
 
-use monitor_core::{RegistryError, SiteStats, TaskSnapshot, TaskState, dispatch::Session};
+use monitor_core::{
+    RegistryError, SiteStats, TaskSnapshot, TaskState,
+    dispatch::{Arg, ArgInfo, Session},
+};
 
 use super::{
     Ctx, Form, HttpError,
@@ -312,6 +315,10 @@ pub(super) struct NamespaceEntry {
     /// An action's arguments, as `help` shows them (`WHO [COUNT]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) usage: Option<String>,
+    /// An action's arguments, typed: `{"name":"COUNT","type":"int",
+    /// "required":false,…}`, in declaration order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) args: Option<Vec<ArgInfo>>,
 }
 
 pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, HttpError> {
@@ -334,6 +341,7 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     text: Some(rendered.text),
                     r#type: None,
                     usage: None,
+                    args: None,
                 }
             }
             Entry::Tunable(tunable) => {
@@ -346,9 +354,10 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     text: Some(value),
                     r#type: Some(tunable.type_name().to_owned()),
                     usage: None,
+                    args: None,
                 }
             }
-            Entry::Action { .. } => NamespaceEntry {
+            Entry::Action { args, .. } => NamespaceEntry {
                 name: name.clone(),
                 kind: "action",
                 doc: item.doc.clone(),
@@ -360,11 +369,20 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     .catalog()
                     .get(name)
                     .map(|info| info.arg_list().to_owned()),
+                args: Some(args.iter().map(Arg::info).collect()),
             },
         };
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// The declared arguments of action `name`, `None` when it is no action.
+pub(super) fn action_args(ctx: &Ctx<'_>, name: &str) -> Option<Vec<ArgInfo>> {
+    match &console(ctx).ok()?.namespace.items.get(name)?.entry {
+        Entry::Action { args, .. } => Some(args.iter().map(Arg::info).collect()),
+        _ => None,
+    }
 }
 
 fn console<'a>(ctx: &'a Ctx<'a>) -> Result<&'a crate::monitor::ConsoleService, HttpError> {

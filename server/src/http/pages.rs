@@ -12,7 +12,10 @@ use hyper::{
 };
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use monitor_core::{Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskSnapshot, TaskTrace};
+use monitor_core::{
+    Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskSnapshot, TaskTrace,
+    dispatch::{ArgInfo, ArgKind},
+};
 
 use super::{
     ActionError, ActionOutcome, Ctx, Form, HttpError, HttpState, PageContext, WebExtension,
@@ -623,8 +626,9 @@ pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) ->
                                                 value=(entry.text.as_deref().unwrap_or(""));
                                             " " button type="submit" { "Set" }
                                         } @else {
-                                            input type="text" name="args"
-                                                placeholder=(entry.usage.as_deref().unwrap_or(""));
+                                            @for arg in entry.args.iter().flatten() {
+                                                (arg_field(arg))
+                                            }
                                             " " button type="submit" { "Call" }
                                         }
                                     }
@@ -639,6 +643,77 @@ pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) ->
     page(layout(ctx.state, "Console", false, content))
 }
 
+/// The form field of an action's argument `arg`: named `arg.NAME`, typed
+/// from its declaration (a number, a choice, a checkbox, …). The console's
+/// parser still checks the value, so what a browser lets through is
+/// refused with the same message as at the prompt.
+fn arg_field(arg: &ArgInfo) -> Markup {
+    let field = format!("arg.{}", arg.name);
+    let label = arg.value_name.as_deref().unwrap_or(&arg.name);
+    let placeholder = match (&arg.default, &arg.kind) {
+        (Some(default), _) => format!("default {default}"),
+        (None, ArgKind::Duration) => "500ms, 2s, 1m30s".to_owned(),
+        (None, _) if arg.variadic => "space-separated; quote to keep spaces".to_owned(),
+        (None, _) if !arg.required => "optional".to_owned(),
+        (None, _) => String::new(),
+    };
+    let required = arg.required && !arg.variadic;
+    html! {
+        label.arg title=[arg.help.as_deref()] {
+            (label) " "
+            @match &arg.kind {
+                ArgKind::Flag => input type="checkbox" name=(field) value="1";,
+                ArgKind::Choice(words) => select name=(field) required[required] {
+                    @if !required { option value="" { "-" } }
+                    @for word in words {
+                        option value=(word) selected[arg.default.as_deref() == Some(word)] { (word) }
+                    }
+                },
+                ArgKind::Int if !arg.variadic => input type="number" step="1" name=(field)
+                    required[required] placeholder=(placeholder);,
+                ArgKind::TaskId if !arg.variadic => input type="number" min="1" step="1"
+                    name=(field) required[required] placeholder=(placeholder);,
+                _ => input type="text" name=(field) required[required] placeholder=(placeholder);,
+            }
+        }
+        " "
+    }
+}
+
+/// The console words for an action's typed form fields (`arg.NAME`), in
+/// declaration order: positionals as they are, options as `--long VALUE`,
+/// checked flags as `--long`; fields left empty are left out, and a
+/// variadic field is split like the console splits a line.
+fn words_from_fields(args: &[ArgInfo], form: &Form) -> Result<Vec<String>, HttpError> {
+    let mut words = Vec::new();
+    for arg in args {
+        let Some(value) = form_value(form, &format!("arg.{}", arg.name)) else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        let values = if arg.variadic {
+            shell_words::split(value).map_err(|err| {
+                HttpError::bad_request(format!("cannot split {} {value:?}: {err}", arg.name))
+            })?
+        } else {
+            vec![value.to_owned()]
+        };
+        match (&arg.kind, &arg.long) {
+            (ArgKind::Flag, Some(long)) => words.push(format!("--{long}")),
+            (_, Some(long)) => {
+                for value in values {
+                    words.push(format!("--{long}"));
+                    words.push(value);
+                }
+            }
+            (_, None) => words.extend(values),
+        }
+    }
+    Ok(words)
+}
+
 /// `POST /console/{name}`: sets a tunable or calls an action, then shows the
 /// namespace with the outcome.
 pub(super) async fn console_change(
@@ -647,11 +722,17 @@ pub(super) async fn console_change(
     form: &Form,
 ) -> Result<Response<Body>, HttpError> {
     let value = form_value(form, "value").map(str::to_owned);
+    // One `args` line (as typed at the prompt), or the typed fields the
+    // page draws.
     let args = match form_value(form, "args") {
-        None => None,
         Some(line) => Some(shell_words::split(line).map_err(|err| {
             HttpError::bad_request(format!("cannot split the arguments {line:?}: {err}"))
         })?),
+        None if value.is_none() => match api::action_args(ctx, name) {
+            Some(declared) => Some(words_from_fields(&declared, form)?),
+            None => None,
+        },
+        None => None,
     };
     let outcome = match api::change(ctx, name, value, args).await {
         Ok(reply) => Ok(reply.output),
