@@ -27,6 +27,7 @@
 //! | `GET /api/namespace`, `POST /api/namespace/{name}` | values, tunables, actions |
 //! | `GET /api/session` | the CSRF token for programs without a bearer token |
 //! | `GET /metrics` | OpenMetrics text |
+//! | `GET /x/{slug}`, `POST /x/{slug}/{action}` | a page a [`WebExtension`] adds, and its actions |
 //!
 //! See `docs/SECURITY.md` for the rules (Host check, bearer token or login
 //! cookie, CSRF) and `docs/FLEET.md` for Prometheus.

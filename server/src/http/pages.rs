@@ -52,7 +52,8 @@ tr.blocking{background:#ffe1e1}tr.blocking td:nth-child(2){font-weight:bold;colo
 .tabs a{display:inline-block;padding:.4em .9em;margin-right:.3em;background:#e3e6ea;border-radius:.4em .4em 0 0;color:#1d2430;text-decoration:none}
 .tabs a.active{background:#fff;font-weight:bold}
 form.filters{margin:.6em 0;display:flex;gap:.6em;align-items:center;flex-wrap:wrap}
-.notice{background:#fff6d6;border:1px solid #e8d48a;padding:.6em .9em;margin:.6em 0}
+form.action{display:inline-block;margin:0 .3em .2em 0}
+.notice{white-space:pre-line;background:#fff6d6;border:1px solid #e8d48a;padding:.6em .9em;margin:.6em 0}
 .error{background:#ffe1e1;border-color:#e8a0a0}
 pre{background:#fff;padding:.6em;border:1px solid #e3e6ea;overflow:auto}
 code{font-size:.95em}
