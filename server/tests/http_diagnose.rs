@@ -313,7 +313,9 @@ fn metrics_export_per_site_totals_live_slow_polls_and_lints_by_location_not_name
         app.registry
             .task(blocked)?
             .poll_ns
-            .filter(|&ns| ns >= 20_000_000)
+            // Well past the 10 ms threshold: the poll's own measure reads
+            // a clock ticked by a thread a loaded machine may delay.
+            .filter(|&ns| ns >= 200_000_000)
     });
     release.send(()).unwrap();
     eventually("the blocker ended", || {

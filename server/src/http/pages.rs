@@ -4,7 +4,7 @@
 //! `<noscript>` meta refresh — and refreshed in place by the vendored htmx
 //! when scripts run.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use hyper::{
     Response, StatusCode,
@@ -13,7 +13,7 @@ use hyper::{
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use monitor_core::{
-    Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskSnapshot, TaskTrace,
+    Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskId, TaskSnapshot, TaskTrace,
     dispatch::{ArgInfo, ArgKind},
 };
 
@@ -204,6 +204,7 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
     } else {
         monitor_core::lints(&**introspect)
     };
+    let flags = Flags::new(&fired);
     let keep = |task: &TaskSnapshot| {
         commands::matches_filter(task, list.filter) && (!persistent_only || task.persistent)
     };
@@ -300,7 +301,7 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
                     tbody {
                         @for task in &live {
                             @let blocking = task.poll_ns.is_some_and(|ns| ns >= BLOCKING_POLL_NS);
-                            @let flags: Vec<&Lint> = fired.iter().filter(|lint| lint.subject.covers(task)).collect();
+                            @let flags = flags.of(task);
                             tr.blocking[blocking].flagged[!flags.is_empty()] data-task-id=(task.id) {
                                 td.num { (task_link(task)) }
                                 td { (task.state) }
@@ -474,6 +475,56 @@ pub(super) fn stats(ctx: &Ctx<'_>) -> Response<Body> {
     page(layout(ctx.state, "Stats", true, content))
 }
 
+/// The lints firing now, indexed by task and by site, so marking every
+/// row of a large table stays linear.
+struct Flags<'a> {
+    by_task: HashMap<TaskId, Vec<&'a Lint>>,
+    by_site: HashMap<Option<&'a str>, Vec<&'a Lint>>,
+    /// Subjects of kinds added later: asked one by one.
+    other: Vec<&'a Lint>,
+}
+
+impl<'a> Flags<'a> {
+    fn new(fired: &'a [Lint]) -> Self {
+        let mut flags = Flags {
+            by_task: HashMap::new(),
+            by_site: HashMap::new(),
+            other: Vec::new(),
+        };
+        for lint in fired {
+            match &lint.subject {
+                LintSubject::Task { id, .. } => flags.by_task.entry(*id).or_default().push(lint),
+                LintSubject::Site { location, .. } => flags
+                    .by_site
+                    .entry(location.as_deref())
+                    .or_default()
+                    .push(lint),
+                _ => flags.other.push(lint),
+            }
+        }
+        flags
+    }
+
+    /// The lints about `task`: its own, then its site's.
+    fn of(&self, task: &TaskSnapshot) -> Vec<&'a Lint> {
+        let mut found: Vec<&'a Lint> = Vec::new();
+        found.extend(self.by_task.get(&task.id).into_iter().flatten());
+        found.extend(
+            self.by_site
+                .get(&Some(task.location.as_str()))
+                .into_iter()
+                .flatten(),
+        );
+        found.extend(self.other.iter().filter(|lint| lint.subject.covers(task)));
+        found
+    }
+
+    /// The lints about the site of `row` (`None`: the overflow row).
+    fn of_site(&self, location: Option<&str>) -> Vec<&'a Lint> {
+        self.by_site.get(&location).cloned().unwrap_or_default()
+    }
+}
+
 /// A lint's mark in a table row, linking to its explanation.
 fn lint_badge(lint: &Lint) -> Markup {
     html! {
@@ -500,12 +551,8 @@ pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             th { a.sorted[sort == key] href={ "/sites?sort=" (key) } title={ "sort by " (key) } { (label) } }
         }
     };
-    let site_flags = |row: &SiteStats| -> Vec<&Lint> {
-        fired
-            .iter()
-            .filter(|lint| matches!(&lint.subject, LintSubject::Site { location, .. } if *location == row.location))
-            .collect()
-    };
+    let flags = Flags::new(&fired);
+    let site_flags = |row: &SiteStats| flags.of_site(row.location.as_deref());
     let content = html! {
         h1 { "Spawn sites" }
         p { (total) " spawn site" (if total == 1 { "" } else { "s" })
