@@ -7,6 +7,8 @@ use std::time::Duration;
 use monitor_app::Config;
 use proptest::prelude::*;
 
+// `pub` for the fuzz crate, which includes the same file as a public module.
+#[allow(unreachable_pub)]
 mod config_check;
 
 /// Parses `text`, failing the test when the parser breaks its promise.
