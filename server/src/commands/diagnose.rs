@@ -137,7 +137,8 @@ fn lint_text(lint: &Lint) -> String {
     text
 }
 
-const SITE_KEYS: [&str; 7] = [
+/// The keys `sites --sort` (and the web UI's Sites page) accept.
+pub(crate) const SITE_KEYS: [&str; 7] = [
     "busy", "polls", "live", "spawned", "slow", "p99", "location",
 ];
 
@@ -210,7 +211,8 @@ fn non_negative(args: &Args, name: &str) -> Result<usize, CommandError> {
     })
 }
 
-fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
+/// Orders site rows by one of [`SITE_KEYS`] (`busy` when `None`).
+pub(crate) fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
     use std::cmp::Reverse;
     match key {
         Some("polls") => rows.sort_by_key(|r| Reverse(r.polls)),
@@ -226,7 +228,7 @@ fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
 
 /// A percentile as the bucket bound it is: `<1ms`, `<16.0ms`, or `≥16.384s`
 /// for the last, open bucket; `-` when there is nothing to rank.
-fn percentile(histogram: &Histogram, value: Option<u64>) -> String {
+pub(crate) fn percentile(histogram: &Histogram, value: Option<u64>) -> String {
     let Some(ns) = value else {
         return "-".to_owned();
     };

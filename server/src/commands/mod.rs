@@ -7,6 +7,9 @@ mod render;
 mod signal;
 
 pub use signal::signal_names;
+// The web UI's Sites page sorts and prints percentiles like `sites` does.
+#[cfg(feature = "http")]
+pub(crate) use diagnose::{SITE_KEYS, percentile, sort_sites};
 
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 
