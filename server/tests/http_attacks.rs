@@ -419,12 +419,20 @@ fn logout_needs_the_csrf_token_and_ends_the_login() {
     // Another page cannot log the browser out.
     request(addr, "POST", "/logout", &form, b"").assert_error(403);
     request(addr, "GET", "/logout", &[("Cookie", &cookie)], b"").assert_error(405);
-    assert_eq!(
-        request(addr, "GET", "/", &[("Cookie", &cookie)], b"").status,
-        200
-    );
+    let page = request(addr, "GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(page.status, 200);
     let session = request(addr, "GET", "/api/session", &[("Cookie", &cookie)], b"").json();
     let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    // Every page of a browser login offers the way out, with its token.
+    let page = page.body;
+    assert!(
+        page.contains(r#"action="/logout""#) && page.contains(&csrf),
+        "no logout form: {page}"
+    );
+    // A program with the bearer token has no login to end.
+    let bearer = format!("Bearer {TOKEN}");
+    let page = request(addr, "GET", "/", &[("Authorization", &bearer)], b"");
+    assert!(!page.body.contains("/logout"), "{}", page.body);
     let out = request(
         addr,
         "POST",

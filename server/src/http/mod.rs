@@ -540,6 +540,15 @@ impl Ctx<'_> {
     fn csrf(&self) -> &str {
         self.state.guard.csrf_token(&self.caller)
     }
+
+    /// The CSRF token of a browser login, which can be ended with
+    /// `POST /logout`; `None` for bearer and open callers.
+    fn logout_csrf(&self) -> Option<&str> {
+        match &self.caller {
+            Caller::Cookie { csrf } => Some(csrf),
+            Caller::Open | Caller::Bearer => None,
+        }
+    }
 }
 
 async fn handle(state: &HttpState, request: Request<Incoming>, peer: &str) -> Response<Body> {

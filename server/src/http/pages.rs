@@ -63,10 +63,20 @@ a.lint.error{background:#ffd0d0;color:#8a0000}
 th a{color:inherit}th a.sorted{text-decoration:none;font-weight:bold}
 section.lint{background:#fff;border:1px solid #e3e6ea;border-left:4px solid #d98a00;padding:.5em .9em;margin:.6em 0}
 section.lint.error{border-left-color:#b00020}section.lint h2{font-size:1em;margin:.2em 0}
+form.logout{display:inline;margin-left:auto}
 button.danger{background:#b00020;color:#fff;border:0;padding:.45em 1em;border-radius:.3em}
 ";
 
-fn layout(ctx_state: &HttpState, title: &str, refresh: bool, content: Markup) -> Markup {
+/// A page in the common frame. `logout` is the CSRF token of a browser
+/// login, which gets a "Log out" button (a bearer or open caller has
+/// nothing to end).
+fn layout(
+    ctx_state: &HttpState,
+    logout: Option<&str>,
+    title: &str,
+    refresh: bool,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -90,6 +100,12 @@ fn layout(ctx_state: &HttpState, title: &str, refresh: bool, content: Markup) ->
                     a href="/console" { "Console" }
                     @for extension in &ctx_state.extensions {
                         a href={ "/x/" (extension.slug()) } { (extension.title()) }
+                    }
+                    @if let Some(csrf) = logout {
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Log out" }
+                        }
                     }
                 }
                 main { (content) }
@@ -139,6 +155,7 @@ pub(super) fn asset(name: &str) -> Result<Response<Body>, HttpError> {
 pub(super) fn login_page(state: &HttpState, message: Option<&str>) -> Response<Body> {
     page(layout(
         state,
+        None,
         "Log in",
         false,
         html! {
@@ -324,7 +341,13 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             }
         }
     };
-    Ok(page(layout(ctx.state, "Tasks", true, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Tasks",
+        true,
+        content,
+    )))
 }
 
 /// The path and query of the tasks page as asked, for htmx's refresh.
@@ -414,7 +437,13 @@ pub(super) fn task(
             p { a href="/?tab=terminated" { "All terminated tasks" } }
         }
     };
-    Ok(page(layout(ctx.state, &title, false, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        &title,
+        false,
+        content,
+    )))
 }
 
 /// `GET /tasks/{id}/cancel`: the confirmation (works without JavaScript).
@@ -441,7 +470,13 @@ pub(super) fn confirm_cancel(ctx: &Ctx<'_>, id: &str) -> Result<Response<Body>, 
             a href={ "/tasks/" (task.id) } { "No, keep it" }
         }
     };
-    Ok(page(layout(ctx.state, &title, false, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        &title,
+        false,
+        content,
+    )))
 }
 
 /// `POST /tasks/{id}/cancel`: cancels, then shows the task with the outcome.
@@ -472,7 +507,7 @@ pub(super) fn stats(ctx: &Ctx<'_>) -> Response<Body> {
         p { "The same numbers: " a href="/api/stats" { "/api/stats" } " (JSON), "
             a href="/metrics" { "/metrics" } " (OpenMetrics)." }
     };
-    page(layout(ctx.state, "Stats", true, content))
+    page(layout(ctx.state, ctx.logout_csrf(), "Stats", true, content))
 }
 
 /// The lints firing now, indexed by task and by site, so marking every
@@ -598,7 +633,13 @@ pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             }
         }
     };
-    Ok(page(layout(ctx.state, "Sites", true, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Sites",
+        true,
+        content,
+    )))
 }
 
 /// `GET /lints`: what fires now, each with its explanation and fix.
@@ -640,7 +681,7 @@ pub(super) fn lints(ctx: &Ctx<'_>) -> Response<Body> {
             }
         }
     };
-    page(layout(ctx.state, "Lints", true, content))
+    page(layout(ctx.state, ctx.logout_csrf(), "Lints", true, content))
 }
 
 /// `GET /console` (and the page after a change, with its outcome).
@@ -688,7 +729,13 @@ pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) ->
             },
         }
     };
-    page(layout(ctx.state, "Console", false, content))
+    page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Console",
+        false,
+        content,
+    ))
 }
 
 /// The form field of an action's argument `arg`: named `arg.NAME`, typed
@@ -838,7 +885,13 @@ pub(super) fn extension(
         }
         (extension.render_page(&page_ctx))
     };
-    let mut response = page(layout(ctx.state, extension.title(), false, content));
+    let mut response = page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        extension.title(),
+        false,
+        content,
+    ));
     if let Some(Err(err)) = &outcome {
         *response.status_mut() = err.status();
     }
