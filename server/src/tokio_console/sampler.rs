@@ -41,6 +41,9 @@ pub(crate) const TASK_TARGET: &str = "async_monitor::task";
 /// Fields column; absent while none does.
 pub(crate) const LINTS_FIELD: &str = "monitor.lints";
 
+/// The task field tokio-console reads a future's size from.
+pub(crate) const SIZE_FIELD: &str = "size.bytes";
+
 /// Room reserved per task for the map entry and field tags around the
 /// task's and stats' own encoded lengths, when estimating a message's size.
 const PER_TASK_OVERHEAD: usize = 32;
@@ -52,6 +55,8 @@ struct Known {
     name: Option<String>,
     location: String,
     parent: Option<u64>,
+    /// `size_of` the task's future, for the client's `size.bytes` field.
+    future_size: Option<u64>,
     created_at: SystemTime,
     polls: u64,
     /// Time in polls that have returned: a poll in progress is sent as
@@ -81,6 +86,7 @@ impl Known {
             name: snapshot.name.clone(),
             location: snapshot.location.clone(),
             parent: snapshot.parent.map(|parent| parent.as_u64()),
+            future_size: snapshot.future_size,
             created_at,
             polls: snapshot.polls,
             busy,
@@ -109,6 +115,13 @@ impl Known {
         }
         if let Some(parent) = self.parent {
             fields.push(field_of("parent.task.id", field::Value::U64Val(parent)));
+        }
+        // What tokio's own instrumentation reports as `size.bytes`: the
+        // client's large-future warning reads it. (`original_size.bytes`,
+        // set by tokio when its runtime boxed a large future, is not sent:
+        // the monitor cannot know what a runtime did with the future.)
+        if let Some(size) = self.future_size {
+            fields.push(field_of(SIZE_FIELD, field::Value::U64Val(size)));
         }
         if !self.lints.is_empty() {
             let ids: Vec<&str> = self.lints.iter().map(|id| id.as_str()).collect();
@@ -583,6 +596,20 @@ mod tests {
         let snapshot = sampler.snapshot(now);
         let lints_of = |updates: &[Update], id| new_task(updates, id).and_then(lints_field);
         assert_eq!(lints_of(&snapshot, big_id).as_deref(), Some("large-future"));
+        let size = new_task(&snapshot, big_id).and_then(|task| {
+            task.fields.iter().find_map(|f| match (&f.name, &f.value) {
+                (Some(field::Name::StrName(name)), Some(field::Value::U64Val(bytes)))
+                    if name == SIZE_FIELD =>
+                {
+                    Some(*bytes)
+                }
+                _ => None,
+            })
+        });
+        assert!(
+            size.is_some_and(|bytes| bytes >= 4096),
+            "size.bytes: {size:?}"
+        );
         assert_eq!(lints_of(&snapshot, clean_id), None, "a clean task has none");
 
         // A poll that outlasts slow-poll: the task is sent again, flagged…
