@@ -2,34 +2,16 @@
 //! answers with a configuration or an error that points into the file —
 //! never a panic — and what it accepts is read back exactly.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
-use monitor_app::{Config, ConfigError};
+use monitor_app::Config;
 use proptest::prelude::*;
 
-/// Parses `text`; on error checks the message points into the file.
+mod config_check;
+
+/// Parses `text`, failing the test when the parser breaks its promise.
 fn parse_checked(text: &str) -> Option<Config> {
-    match Config::parse(text, Path::new("fuzz.toml")) {
-        Ok(config) => Some(config),
-        Err(ConfigError::Invalid {
-            path,
-            line,
-            message,
-        }) => {
-            assert_eq!(path, Path::new("fuzz.toml"));
-            assert!(!message.is_empty());
-            assert!(!message.contains('\n'), "one line: {message:?}");
-            if let Some(line) = line {
-                let lines = text.lines().count().max(1) + 1;
-                assert!(
-                    line >= 1 && line <= lines,
-                    "line {line} of {lines}: {message}"
-                );
-            }
-            None
-        }
-        Err(other) => panic!("parse gave a non-parse error: {other}"),
-    }
+    config_check::parse_checked(text).unwrap_or_else(|problem| panic!("{problem}"))
 }
 
 fn name() -> impl Strategy<Value = String> {

@@ -72,7 +72,10 @@ fuzz_target!(|input: Input| {
     let addr = MONITOR.http_addr().expect("HTTP on");
     let mut chunks = input.chunks;
     if input.valid_start {
-        chunks.insert(0, format!("POST /api/namespace/x HTTP/1.1\r\nHost: {addr}\r\n").into_bytes());
+        chunks.insert(
+            0,
+            format!("POST /api/namespace/x HTTP/1.1\r\nHost: {addr}\r\n").into_bytes(),
+        );
     }
     if let Some(code) = status(&exchange(addr, &chunks)) {
         assert!(code < 500, "status {code}");

@@ -3,3 +3,7 @@
 
 #[path = "../../server/tests/hardening_support/mod.rs"]
 pub mod harness;
+
+/// The configuration parser's check, shared with `app/tests/config_fuzz.rs`.
+#[path = "../../app/tests/config_check/mod.rs"]
+pub mod config_check;

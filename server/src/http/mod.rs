@@ -56,7 +56,9 @@ use crate::{
     transport::TcpTransport,
 };
 use body::{Body, HttpError};
-use security::{Caller, Guard};
+pub(crate) use security::LoginExpiry;
+use security::{Caller, Guard, Identity};
+pub use security::{DEFAULT_LOGIN_IDLE, DEFAULT_LOGIN_LIFETIME};
 
 /// The HTTP listener's default port (`http://127.0.0.1:50103/`).
 pub const HTTP_PORT: u16 = 50103;
@@ -75,6 +77,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a client may take to send a request's head once it started.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body once its head
+/// arrived (a slowloris body, dripped a byte at a time, is answered 408).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection may send nothing (between requests, or in a body)
 /// before it is closed.
@@ -134,6 +140,7 @@ pub(crate) struct HttpOptions {
     pub(crate) port: Option<u16>,
     pub(crate) host_names: Vec<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) login_expiry: LoginExpiry,
     pub(crate) extensions: Vec<Arc<dyn WebExtension>>,
 }
 
@@ -163,8 +170,7 @@ impl HttpOptions {
         tcp: bool,
         host: std::net::IpAddr,
         monitor_port: u16,
-        token: Option<String>,
-        auth_delay: Duration,
+        auth: Option<Arc<crate::auth::Auth>>,
         write_timeout: Duration,
     ) -> Result<Option<(SocketAddr, LocalService)>, MonitorError> {
         if !self.enabled(tcp) {
@@ -204,7 +210,8 @@ impl HttpOptions {
         let listener =
             TcpTransport::bind(SocketAddr::new(host, self.port.unwrap_or(default_port)))?;
         let addr = listener.local_addr();
-        let guard = Guard::new(addr, token, auth_delay, &self.host_names);
+        let expiry = self.login_expiry.check().map_err(MonitorError::Config)?;
+        let guard = Guard::new(addr, auth, &self.host_names, expiry);
         let extensions = self.extensions;
         let service: LocalService = Box::new(move |shared| {
             let state = Rc::new(HttpState {
@@ -301,6 +308,7 @@ async fn connection_task(connection: Connection, state: Rc<HttpState>) {
         .timer(io::AsyncIoTimer)
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(io::MAX_HEADERS)
         // A client that sends its request and then shuts down its sending
         // side (`curl --data @-`, scripts, `nc -N`) still gets its answer.
         .half_close(true)
@@ -367,13 +375,22 @@ async fn route(
     }
 
     let caller = match state.guard.authenticate(request.headers(), peer).await? {
-        Some(caller) => caller,
-        None if is_api => {
+        Identity::Known(caller) => caller,
+        Identity::Anonymous if is_api => {
             return Err(security::unauthorized(
                 "this monitor requires its token: send Authorization: Bearer TOKEN",
             ));
         }
-        None => return Ok(pages::redirect("/login")),
+        Identity::Anonymous => return Ok(pages::redirect("/login")),
+        // An expired or unknown login: 401, and the login page saying why.
+        Identity::Stale(why) => {
+            let response = if is_api {
+                security::unauthorized(&why).into_response()
+            } else {
+                pages::login_page(state, Some(&why))
+            };
+            return Ok(state.guard.refuse_stale(response));
+        }
     };
     let ctx = Ctx {
         state,
@@ -426,6 +443,17 @@ async fn route(
             pages::console_change(&ctx, name, &form).await
         }
         (&Method::GET, ["x", slug]) => pages::extension(&ctx, slug),
+        (&Method::POST, ["logout"]) => {
+            let headers = request.headers().clone();
+            let form = read_form(request).await?;
+            ctx.state
+                .guard
+                .check_state_change(&headers, &ctx.caller, form_value(&form, "csrf"))?;
+            let mut response = pages::redirect("/login");
+            let cleared = ctx.state.guard.logout(&ctx.caller);
+            response.headers_mut().insert(header::SET_COOKIE, cleared);
+            Ok(response)
+        }
         _ => Err(no_route(&method, &segments)),
     }
 }
@@ -445,7 +473,7 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         | ["stats"]
         | ["assets", _]
         | ["x", _] => Some("GET"),
-        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] => Some("POST"),
+        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] | ["logout"] => Some("POST"),
         ["tasks", _, "cancel"] | ["console", _] => Some(if segments[0] == "console" {
             "POST"
         } else {
@@ -469,9 +497,28 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
     }
 }
 
-/// Reads a request body of at most [`MAX_BODY_BYTES`], with the same stall
-/// deadline as every read.
+/// Reads a request body of at most [`MAX_BODY_BYTES`] within
+/// [`BODY_TIMEOUT`]: the stall deadline of every read does not stop a
+/// client that drips a byte now and then.
 async fn read_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
+    read_whole_body(request)
+        .or(async {
+            async_io::Timer::after(BODY_TIMEOUT).await;
+            Err(HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s (bodies of up to \
+                     {MAX_BODY_BYTES} bytes are accepted, sent within {} s of the head)",
+                    BODY_TIMEOUT.as_secs(),
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_header(header::CONNECTION, "close"))
+        })
+        .await
+}
+
+async fn read_whole_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
     let too_large = || {
         HttpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
