@@ -223,6 +223,10 @@ impl App {
                 if let Some(addr) = monitor.console_addr() {
                     let _ = writeln!(started, "console: nc {} {}", addr.ip(), addr.port());
                 }
+                #[cfg(feature = "http")]
+                if let Some(addr) = monitor.http_addr() {
+                    let _ = writeln!(started, "web UI: http://{addr}/x/app");
+                }
             }
             let _ = out.write_all(started.as_bytes());
             let _ = out.flush();

@@ -52,6 +52,8 @@ mod monitor;
 mod runner;
 mod signals;
 mod tracker;
+#[cfg(feature = "http")]
+mod web;
 
 use std::{collections::BTreeMap, future::Future, sync::Arc};
 

@@ -9,7 +9,7 @@ use monitor_server::{MonitorBuilder, commands::MonitorContext, console::Namespac
 use serde::Serialize;
 
 use crate::{
-    AppContext, NamespaceHook,
+    AppContext, Emitted, NamespaceHook,
     config::{ServerHandler, format_duration},
     runner::{AppError, RunOutcome, lock},
 };
@@ -337,6 +337,10 @@ pub(crate) fn configure(
     if let Some(hook) = hook {
         namespace = hook(namespace, ctx);
     }
+    #[cfg(feature = "http")]
+    {
+        builder = builder.http_extension(crate::web::AppPage::new(ctx.clone()));
+    }
     Ok(builder
         .namespace(namespace)
         .command(app_command(ctx.clone()))
@@ -383,19 +387,10 @@ fn emit_command(ctx: AppContext) -> Command<MonitorContext> {
             let signal: String = args.get("SIGNAL").unwrap_or_default();
             let message: String = args.get("MESSAGE").unwrap_or_default();
             async move {
-                let signals = ctx.signals();
-                let known = signals.names();
-                if !known.contains(&signal) {
-                    return Err(CommandError::new(format!(
-                        "no listener subscribes to `{signal}`; subscribed signals: {}",
-                        if known.is_empty() {
-                            "(none)".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    )));
-                }
-                Ok(format!("{}\n", signals.emit(&signal, message).await))
+                let emitted = emit_signal(&ctx, &signal, message)
+                    .await
+                    .map_err(|err| CommandError::new(err.to_string()))?;
+                Ok(format!("{emitted}\n"))
             }
         })
 }
@@ -412,47 +407,123 @@ fn schedule_command(ctx: AppContext) -> Command<MonitorContext> {
         .run(move |_: &mut MonitorContext, args: &Args, out| {
             let action: String = args.get("ACTION").unwrap_or_default();
             let name: String = args.get("NAME").unwrap_or_default();
-            let Some(schedule) = ctx.schedule(&name) else {
-                let known: Vec<&str> = ctx
-                    .shared
-                    .schedules
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect();
-                return Err(CommandError::new(format!(
-                    "no schedule named `{name}`; schedules: {}",
-                    if known.is_empty() {
-                        "(none)".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            };
-            match action.as_str() {
-                "run" => {
-                    schedule.run_now();
-                    out.line(format!("schedule {name}: run requested"));
-                }
-                "pause" => {
-                    let changed = schedule.set_paused(true);
-                    out.line(format!(
-                        "schedule {name}: {}",
-                        if changed { "paused" } else { "already paused" }
-                    ));
-                }
-                "resume" => {
-                    let changed = schedule.set_paused(false);
-                    out.line(format!(
-                        "schedule {name}: {}",
-                        if changed { "resumed" } else { "was not paused" }
-                    ));
-                }
-                other => {
-                    return Err(CommandError::new(format!(
-                        "unknown action `{other}`; expected run, pause or resume"
-                    )));
-                }
-            }
+            let done = schedule_action(&ctx, &action, &name)
+                .map_err(|err| CommandError::new(err.to_string()))?;
+            out.line(done);
             Ok(())
         })
+}
+
+/// Why `schedule` or `emit` was refused, from the console or the web page
+/// (which answers with the status [`Refused::kind`] names).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The schedule is not configured.
+    #[error("no schedule named `{name}`; schedules: {known}")]
+    NoSchedule { name: String, known: String },
+    /// Not run, pause or resume.
+    #[error("unknown action `{0}`; expected run, pause or resume")]
+    UnknownAction(String),
+    /// Nothing subscribes to the signal.
+    #[error("no listener subscribes to `{signal}`; subscribed signals: {known}")]
+    NoSignal { signal: String, known: String },
+    /// Shutdown has begun: schedules no longer run, listeners are refused.
+    #[error("the app is shutting down: {0} is refused")]
+    Stopping(String),
+}
+
+/// What kind of refusal: the web page's status for it.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) enum RefusedKind {
+    /// Something named does not exist (404).
+    Unknown,
+    /// Malformed (400).
+    Invalid,
+    /// Exists, but not now (409).
+    Conflict,
+}
+
+impl Refused {
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn kind(&self) -> RefusedKind {
+        match self {
+            Refused::NoSchedule { .. } | Refused::NoSignal { .. } => RefusedKind::Unknown,
+            Refused::UnknownAction(_) => RefusedKind::Invalid,
+            Refused::Stopping(_) => RefusedKind::Conflict,
+        }
+    }
+}
+
+fn list(names: Vec<String>) -> String {
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// `schedule run|pause|resume NAME`, for the console command and the web
+/// page alike; the answer is the line the console prints.
+pub(crate) fn schedule_action(
+    ctx: &AppContext,
+    action: &str,
+    name: &str,
+) -> Result<String, Refused> {
+    let Some(schedule) = ctx.schedule(name) else {
+        return Err(Refused::NoSchedule {
+            name: name.to_owned(),
+            known: list(
+                ctx.shared
+                    .schedules
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            ),
+        });
+    };
+    match action {
+        "run" if ctx.is_stopping() => Err(Refused::Stopping(format!("schedule run {name}"))),
+        "run" => {
+            schedule.run_now();
+            Ok(format!("schedule {name}: run requested"))
+        }
+        "pause" => Ok(format!(
+            "schedule {name}: {}",
+            if schedule.set_paused(true) {
+                "paused"
+            } else {
+                "already paused"
+            }
+        )),
+        "resume" => Ok(format!(
+            "schedule {name}: {}",
+            if schedule.set_paused(false) {
+                "resumed"
+            } else {
+                "was not paused"
+            }
+        )),
+        other => Err(Refused::UnknownAction(other.to_owned())),
+    }
+}
+
+/// `emit SIGNAL [MESSAGE]`, for the console command and the web page alike:
+/// delivers to every listener and waits for them.
+pub(crate) async fn emit_signal(
+    ctx: &AppContext,
+    signal: &str,
+    message: String,
+) -> Result<Emitted, Refused> {
+    let signals = ctx.signals();
+    let known = signals.names();
+    if !known.iter().any(|name| name == signal) {
+        return Err(Refused::NoSignal {
+            signal: signal.to_owned(),
+            known: list(known),
+        });
+    }
+    if ctx.is_stopping() {
+        return Err(Refused::Stopping(format!("emit {signal}")));
+    }
+    Ok(signals.emit(signal, message).await)
 }

@@ -307,14 +307,17 @@ fn main() -> ExitCode {
     if options.runs("scale") {
         eprintln!("scale: ps --json and ps over live tasks ...");
         let repetitions = if options.quick { 3 } else { 5 };
-        scale.push(scale::scale(100_000, repetitions, "ps --json"));
+        scale.push(scale::scale(100_000, repetitions, "ps --json", false));
         if !options.quick {
-            scale.push(scale::scale(1_000_000, 3, "ps --json"));
+            scale.push(scale::scale(1_000_000, 3, "ps --json", false));
         }
-        scale.push(scale::scale(100_000, repetitions, "ps"));
+        scale.push(scale::scale(100_000, repetitions, "ps", false));
         if !options.quick {
-            scale.push(scale::scale(1_000_000, 3, "ps"));
+            scale.push(scale::scale(1_000_000, 3, "ps", false));
         }
+        // The per-row lint check at its worst: every row marked.
+        scale.push(scale::scale(100_000, repetitions, "ps --json", true));
+        scale.push(scale::scale(100_000, repetitions, "ps", true));
     }
     let wedged = options.runs("wedged").then(|| {
         eprintln!("wedged: ps with every worker blocked ...");

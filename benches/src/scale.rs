@@ -104,12 +104,30 @@ fn ps_json() -> String {
     "ps --json".to_owned()
 }
 
-pub(crate) fn scale(tasks: usize, repetitions: usize, command: &str) -> ScaleResult {
+/// `command` over `tasks` live tasks. With `flag_every_task`, the
+/// `large-future` threshold is lowered to one byte first, so every task's
+/// site fires it and every row is marked `!LF` (`lints` in JSON): the
+/// worst case of the per-row lint check.
+pub(crate) fn scale(
+    tasks: usize,
+    repetitions: usize,
+    command: &str,
+    flag_every_task: bool,
+) -> ScaleResult {
     let counting = ALLOC.counting();
     let before_tasks = ALLOC.live();
     let (runtime, registry, monitor) = populated(tasks);
     let live_bytes_per_task = (ALLOC.live() - before_tasks) as f64 / tasks as f64;
     drop(counting);
+    if flag_every_task {
+        let mut thresholds = registry.sites().thresholds();
+        thresholds.large_future = 1;
+        registry.sites().set_thresholds(thresholds);
+        let check = monitor_core::TaskLints::new(&*registry);
+        let mut flagged = 0;
+        registry.for_each_live(&mut |task| flagged += usize::from(!check.of(&task).is_empty()));
+        assert_eq!(flagged, tasks, "every task is flagged");
+    }
 
     let addr = monitor.tcp_addr().expect("monitor listens on TCP");
     let mut console = StreamingConsole::connect(addr).expect("console connects");
@@ -143,7 +161,11 @@ pub(crate) fn scale(tasks: usize, repetitions: usize, command: &str) -> ScaleRes
     drop(monitor);
     drop(runtime);
     ScaleResult {
-        command: command.to_owned(),
+        command: if flag_every_task {
+            format!("{command}, every row flagged")
+        } else {
+            command.to_owned()
+        },
         tasks,
         repetitions,
         ps_json_first_byte_ms: median(&first_byte),

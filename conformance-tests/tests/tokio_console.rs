@@ -4,7 +4,9 @@
 //! names, spawn locations, parents, polls and ends; and the bridge keeps to
 //! the protocol's rules (metadata before the tasks that use it, a new task
 //! with its stats in the same update, messages under the client's 4 MiB
-//! decode limit), pauses and resumes, and serves many clients.
+//! decode limit), pauses and resumes, and serves many clients; the
+//! monitor's lints and each task's future size reach the client as task
+//! fields.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,6 +16,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use conformance_tests::support::Gate;
 use console_api::{
     field,
     instrument::{
@@ -23,7 +26,10 @@ use console_api::{
     tasks::{Stats, Task},
 };
 use futures_lite::future::yield_now;
-use monitor_core::{Executor, Spawner, TaskEnd, TaskOptions, TaskRegistry};
+use monitor_core::{
+    Executor, ExternalTask, Spawner, TaskEnd, TaskIntrospect, TaskOptions, TaskRegistry, TaskState,
+    Thresholds,
+};
 use monitor_server::{Monitor, MonitorBuilder};
 use tonic::{Streaming, transport::Channel};
 
@@ -39,12 +45,13 @@ fn start(registry: &Arc<TaskRegistry>) -> Monitor {
         .expect("monitor with tokio-console started")
 }
 
-/// A current-thread tokio runtime for the client side only.
-fn client_runtime() -> tokio::runtime::Runtime {
+/// Runs the client side on a current-thread tokio runtime of its own.
+fn on_client<F: Future<Output = ()>>(future: F) {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime")
+        .block_on(future);
 }
 
 async fn connect(monitor: &Monitor) -> InstrumentClient<Channel> {
@@ -52,6 +59,36 @@ async fn connect(monitor: &Monitor) -> InstrumentClient<Channel> {
     InstrumentClient::connect(format!("http://{addr}"))
         .await
         .expect("connect to the bridge")
+}
+
+/// A new client's `WatchUpdates` stream.
+async fn watch(monitor: &Monitor) -> Streaming<Update> {
+    updates_of(&mut connect(monitor).await).await
+}
+
+/// `WatchUpdates` on an existing client.
+async fn updates_of(client: &mut InstrumentClient<Channel>) -> Streaming<Update> {
+    client
+        .watch_updates(InstrumentRequest {})
+        .await
+        .expect("WatchUpdates")
+        .into_inner()
+}
+
+/// A bridge over `count` hook-style tasks named `conn-N`: many tasks,
+/// cheaply.
+fn bridge_over_connections(count: usize) -> (Vec<ExternalTask>, Monitor) {
+    let registry = TaskRegistry::new();
+    let tasks = (0..count)
+        .map(|n| registry.register(TaskOptions::new().name(format!("conn-{n}"))))
+        .collect();
+    (tasks, start(&registry))
+}
+
+fn finish_all(tasks: Vec<ExternalTask>) {
+    for task in tasks {
+        task.finish(TaskEnd::Completed);
+    }
 }
 
 /// What a client knows after reading updates, checked against the
@@ -107,6 +144,13 @@ impl View {
             .iter()
             .find(|f| matches!(&f.name, Some(field::Name::StrName(n)) if n == name))
             .and_then(|f| f.value.clone())
+    }
+
+    fn text_field(&self, id: u64, name: &str) -> Option<String> {
+        match self.field(id, name)? {
+            field::Value::StrVal(text) => Some(text),
+            other => panic!("field {name} of task {id} is not text: {other:?}"),
+        }
     }
 
     fn named(&self, name: &str) -> Option<u64> {
@@ -188,13 +232,8 @@ fn tasks_of_a_runtime_reach_the_client(runtime: &str, executor: Arc<dyn Executor
             drop(child);
         });
 
-    client_runtime().block_on(async {
-        let mut client = connect(&monitor).await;
-        let mut updates = client
-            .watch_updates(InstrumentRequest {})
-            .await
-            .expect("WatchUpdates")
-            .into_inner();
+    on_client(async {
+        let mut updates = watch(&monitor).await;
         let mut view = View::default();
         let waiter = format!("{runtime}-waiter");
         read_until(&mut updates, &mut view, "the waiter after 4 polls", |v| {
@@ -309,26 +348,96 @@ fn custom_runtime_tasks_reach_the_client() {
     pool.shutdown();
 }
 
-fn on_client<F: Future<Output = ()>>(future: F) {
-    client_runtime().block_on(future);
+/// A task whose future is 4 KiB and one blocking its worker carry the
+/// monitor's lint ids in `monitor.lints` (the client's Fields column); a
+/// small idle task carries none; the blocked task is sent again without
+/// the field once its poll returned. Every wrapped task carries its
+/// future's size as `size.bytes`, which the client's own large-future
+/// warning reads.
+#[test]
+fn lints_and_future_sizes_reach_the_client_as_task_fields() {
+    let registry = TaskRegistry::new();
+    let mut thresholds = Thresholds::default();
+    thresholds.slow_poll = Duration::from_millis(20);
+    thresholds.stuck_worker = Duration::from_secs(600);
+    registry.sites().set_thresholds(thresholds);
+    let monitor = start(&registry);
+    let pool = conformance_tests::custom::ThreadPool::new("lints", 2);
+    let spawner = Spawner::from_arc(Arc::new(pool.clone()), Arc::clone(&registry));
+    let big = spawner.task().name("big").spawn(async {
+        let buffer = [3u8; 4096];
+        std::future::pending::<()>().await;
+        buffer[0]
+    });
+    let small = spawner
+        .task()
+        .name("small")
+        .spawn(std::future::pending::<()>());
+    let (gate, key) = Gate::new();
+    let blocked = spawner.task().name("blocked").spawn(async move {
+        yield_now().await;
+        gate.wait();
+    });
+
+    on_client(async {
+        let mut updates = watch(&monitor).await;
+        let mut view = View::default();
+        let lints_of = |v: &View, name: &str| {
+            v.named(name)
+                .and_then(|id| v.text_field(id, "monitor.lints"))
+        };
+        read_until(
+            &mut updates,
+            &mut view,
+            "the three tasks, two flagged",
+            |v| {
+                v.named("small").is_some()
+                    && lints_of(v, "big").as_deref() == Some("large-future")
+                    && lints_of(v, "blocked").as_deref() == Some("blocking-poll")
+            },
+        )
+        .await;
+        let size = |name: &str| match view.field(view.named(name).unwrap(), "size.bytes") {
+            Some(field::Value::U64Val(bytes)) => bytes,
+            other => panic!("{name}: size.bytes is {other:?}"),
+        };
+        assert!(size("big") >= 4096, "{}", size("big"));
+        assert!(size("small") < 1024, "{}", size("small"));
+        assert_eq!(
+            lints_of(&view, "small"),
+            None,
+            "a clean task has no lints field"
+        );
+
+        key.open();
+        read_until(
+            &mut updates,
+            &mut view,
+            "the unblocked task without lints",
+            |v| {
+                let id = v.named("blocked").unwrap();
+                v.ended(id) && lints_of(v, "blocked").is_none()
+            },
+        )
+        .await;
+        assert_eq!(lints_of(&view, "big").as_deref(), Some("large-future"));
+    });
+    let blocked = registry.task(blocked.id()).map(|t| t.state);
+    assert!(
+        blocked.is_none_or(|state| state == TaskState::Completed),
+        "{blocked:?}"
+    );
+    drop((big, small));
+    pool.shutdown();
 }
 
 #[test]
 fn a_hundred_thousand_tasks_arrive_within_the_clients_message_limit() {
-    let registry = TaskRegistry::new();
-    let tasks: Vec<_> = (0..100_000)
-        .map(|n| registry.register(TaskOptions::new().name(format!("conn-{n}"))))
-        .collect();
-    let monitor = start(&registry);
+    let (tasks, monitor) = bridge_over_connections(100_000);
     on_client(async {
         // The generated client keeps tonic's default 4 MiB decode limit, as
         // the stock tokio-console does: a bigger message would fail here.
-        let mut updates = connect(&monitor)
-            .await
-            .watch_updates(InstrumentRequest {})
-            .await
-            .expect("WatchUpdates")
-            .into_inner();
+        let mut updates = watch(&monitor).await;
         let mut view = View::default();
         read_until(&mut updates, &mut view, "100 000 tasks", |v| {
             v.tasks.len() >= tasks.len()
@@ -336,27 +445,16 @@ fn a_hundred_thousand_tasks_arrive_within_the_clients_message_limit() {
         .await;
         assert!(view.messages > 1, "the snapshot was cut into messages");
     });
-    for task in tasks {
-        task.finish(TaskEnd::Completed);
-    }
+    finish_all(tasks);
 }
 
 #[test]
 fn a_stalled_client_is_disconnected_and_resyncs_on_reconnect() {
     // 100 000 tasks make a ~15 MB snapshot, far more than HTTP/2's flow
     // control lets the server buffer for a client that reads nothing.
-    let registry = TaskRegistry::new();
-    let tasks: Vec<_> = (0..100_000)
-        .map(|n| registry.register(TaskOptions::new().name(format!("conn-{n}"))))
-        .collect();
-    let monitor = start(&registry);
+    let (tasks, monitor) = bridge_over_connections(100_000);
     on_client(async {
-        let mut stalled = connect(&monitor)
-            .await
-            .watch_updates(InstrumentRequest {})
-            .await
-            .expect("WatchUpdates")
-            .into_inner();
+        let mut stalled = watch(&monitor).await;
         // Read nothing for longer than the bridge waits for a client.
         tokio::time::sleep(monitor_server::tokio_console::SEND_TIMEOUT + Duration::from_secs(2))
             .await;
@@ -376,21 +474,14 @@ fn a_stalled_client_is_disconnected_and_resyncs_on_reconnect() {
             view.tasks.len()
         );
         // Reconnecting (the stock client does it by itself) starts over.
-        let mut fresh = connect(&monitor)
-            .await
-            .watch_updates(InstrumentRequest {})
-            .await
-            .expect("WatchUpdates")
-            .into_inner();
+        let mut fresh = watch(&monitor).await;
         let mut view = View::default();
         read_until(&mut fresh, &mut view, "a full snapshot", |v| {
             v.tasks.len() >= tasks.len()
         })
         .await;
     });
-    for task in tasks {
-        task.finish(TaskEnd::Completed);
-    }
+    finish_all(tasks);
 }
 
 #[test]
@@ -406,11 +497,7 @@ fn pause_stops_updates_and_resume_restarts_them() {
             .into_inner();
         let first = states.message().await.unwrap().unwrap();
         assert_eq!(first.temporality(), Temporality::Live);
-        let mut updates = client
-            .watch_updates(InstrumentRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let mut updates = updates_of(&mut client).await;
         let mut view = View::default();
         read_until(&mut updates, &mut view, "the snapshot", |v| v.messages > 0).await;
 
@@ -451,13 +538,7 @@ fn many_clients_at_once_each_get_a_full_snapshot() {
     on_client(async {
         let mut streams = Vec::new();
         for _ in 0..12 {
-            let updates = connect(&monitor)
-                .await
-                .watch_updates(InstrumentRequest {})
-                .await
-                .expect("WatchUpdates")
-                .into_inner();
-            streams.push(updates);
+            streams.push(watch(&monitor).await);
         }
         for updates in &mut streams {
             let mut view = View::default();

@@ -14,7 +14,7 @@ use crate::{
 /// ```json
 /// {"id":7,"name":"ticker","state":"idle","location":"src/main.rs:12:5",
 ///  "parent":3,"polls":41,"busy_ns":120000,"age_ns":9000000000,
-///  "poll_ns":null,"thread":null,"persistent":false}
+///  "poll_ns":null,"thread":null,"persistent":false,"future_size":48}
 /// ```
 ///
 /// Terminated tasks also carry `ended` (`{"reason":"panicked","message":"…"}`
@@ -47,6 +47,10 @@ pub struct TaskSnapshot {
     /// Whether the task stays in the terminated history regardless of its
     /// bound.
     pub persistent: bool,
+    /// `size_of` the task's future in bytes, recorded at spawn (free: it is
+    /// known at compile time); `None` for tasks tracked through a runtime's
+    /// hooks, whose futures the monitor never sees.
+    pub future_size: Option<u64>,
     /// How the task ended; `None` while it is live.
     pub ended: Option<TaskEnd>,
     /// Time since the task ended; `None` while it is live.

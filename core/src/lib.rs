@@ -52,8 +52,8 @@ pub mod transport;
 
 pub use diagnose::{
     ActivitySample, DEFAULT_MAX_SITES, EndCounts, Histogram, HistogramBucket, Lint, LintId,
-    LintSubject, Severity, SiteActivity, SiteStats, SiteTable, THRESHOLD_NAMES, TaskActivity,
-    ThresholdError, Thresholds, TopReport, lints,
+    LintSet, LintSubject, Severity, SiteActivity, SiteStats, SiteTable, THRESHOLD_NAMES,
+    TaskActivity, TaskLints, ThresholdError, Thresholds, TopReport, lints,
 };
 pub use error::RegistryError;
 pub use executor::{BoxedFuture, Executor};

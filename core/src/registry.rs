@@ -117,6 +117,20 @@ pub(crate) struct TaskInfo {
     /// `false` makes `cancel` answer `RegistryError::NotCancellable` instead
     /// of setting a flag nobody would act on.
     cancellable: bool,
+    /// `size_of` the wrapped future, [`UNKNOWN_SIZE`] for hook-tracked
+    /// tasks. A `u32` fits in the padding after the two flags, so knowing
+    /// it costs no memory per task.
+    future_size: u32,
+}
+
+/// [`TaskInfo::future_size`] of a task whose future the registry did not
+/// wrap; larger futures are recorded as `u32::MAX - 1` bytes.
+const UNKNOWN_SIZE: u32 = u32::MAX;
+
+impl TaskInfo {
+    fn future_size(&self) -> Option<u64> {
+        (self.future_size != UNKNOWN_SIZE).then_some(u64::from(self.future_size))
+    }
 }
 
 /// A live task in its shard.
@@ -189,6 +203,7 @@ impl Entry {
             poll_ns: timing.poll_ns,
             thread: timing.thread.map(crate::task::record::thread_name),
             persistent: self.info.persistent,
+            future_size: self.info.future_size(),
             ended: None,
             ended_ago_ns: None,
         }
@@ -220,6 +235,7 @@ impl Ended {
             poll_ns: None,
             thread: None,
             persistent: self.info.persistent,
+            future_size: self.info.future_size(),
             ended: Some(self.how.clone()),
             ended_ago_ns: Some(clock::since(self.at_ns, now)),
         }
@@ -542,6 +558,11 @@ impl TaskRegistry {
                 spawned_at_ns: coarse_now_ns(),
                 persistent: options.persistent,
                 cancellable: !options.not_cancellable,
+                future_size: future_size.map_or(UNKNOWN_SIZE, |size| {
+                    u32::try_from(size)
+                        .unwrap_or(UNKNOWN_SIZE - 1)
+                        .min(UNKNOWN_SIZE - 1)
+                }),
             },
             site,
             live: None,
@@ -987,5 +1008,32 @@ mod tests {
         task.finish(TaskEnd::Ended);
         assert_eq!(registry.live_count(), 0);
         assert_eq!(registry.task(id).unwrap().polls, 1);
+    }
+
+    /// The future's size sits in the padding after the two flags: recording
+    /// it made no task record larger.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_future_size_costs_no_memory_per_task() {
+        assert_eq!(size_of::<TaskInfo>(), 48);
+    }
+
+    #[test]
+    fn snapshots_carry_the_future_size_when_the_future_was_wrapped() {
+        let registry = TaskRegistry::new();
+        let wrapped = registry.instrument(
+            async {
+                let buffer = [0u8; 2048];
+                std::future::ready(()).await;
+                buffer.len()
+            },
+            TaskOptions::new(),
+        );
+        let size = registry.task(wrapped.id()).unwrap().future_size;
+        assert!(size.is_some_and(|bytes| bytes >= 2048), "{size:?}");
+        let hooked = registry.register(TaskOptions::new());
+        assert_eq!(registry.task(hooked.id()).unwrap().future_size, None);
+        drop(wrapped);
+        drop(hooked);
     }
 }

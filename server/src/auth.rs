@@ -43,7 +43,7 @@ pub(crate) struct Auth {
     pub(crate) token: String,
     /// The delay after a session's first failure; it doubles after each one.
     pub(crate) delay: Duration,
-    /// Guesses over network listeners (TCP, custom transports).
+    /// Guesses over network listeners (TCP, custom transports, HTTP).
     network: GuessBudget,
     /// Guesses over owner-only listeners (Unix sockets): a budget of their
     /// own, so a network attacker spending theirs cannot make the owner
@@ -60,22 +60,38 @@ impl Auth {
             local: GuessBudget::new(delay),
         }
     }
+
+    /// Whether `guess` is the token, checked as one guess of the network
+    /// budget (the one the console's TCP port spends too): it waits for its
+    /// turn and for the budget to have room for one more wrong guess, is
+    /// compared in constant time, and is charged to the budget when wrong.
+    /// A right guess costs nothing, so a program sending its bearer token
+    /// with every request is not slowed down while nobody guesses.
+    #[cfg(feature = "http")]
+    pub(crate) async fn guess_over_network(&self, guess: &[u8]) -> bool {
+        self.network
+            .attempt(|| constant_time_eq(guess, self.token.as_bytes()))
+            .await
+    }
 }
 
-/// How many token guesses may be checked, over all the connections of one
-/// kind of listener together: one per `auth_delay` (one a second by
+/// How many wrong token guesses may be checked, over all the connections of
+/// one kind of listener together: one per `auth_delay` (one a second by
 /// default) after a burst of [`MAX_ATTEMPTS`].
 ///
 /// A per-session delay alone does not bound guessing: an attacker opens
 /// many connections, sends one guess on each and learns from the absence
-/// of an instant welcome that it was wrong. So every line a session offers
-/// as its token waits for this budget before it is compared, whatever
-/// connection it came on; a session keeps its place while it waits, and
-/// one that leaves before its turn has tested nothing.
+/// of an instant welcome that it was wrong. So every credential a client
+/// offers waits for this budget to have room for one more wrong guess
+/// before it is compared, whatever connection (or protocol: the console
+/// and HTTP spend the same network budget) it came on; a session keeps its
+/// place while it waits, and one that leaves before its turn has tested
+/// nothing. Only wrong guesses are charged: the right token never makes
+/// the budget smaller.
 struct GuessBudget {
-    /// Waiting sessions take their turns in order (the lock is fair), so a
+    /// Waiting guesses take their turns in order (the lock is fair), so a
     /// flood of guesses delays the owner's by at most one per waiting
-    /// session rather than for ever.
+    /// guess rather than for ever.
     turn: async_lock::Mutex<()>,
     pace: Mutex<Pace>,
 }
@@ -88,9 +104,11 @@ impl GuessBudget {
         }
     }
 
-    /// Waits for this session's turn and for the budget to allow one more
-    /// guess, and spends it.
-    async fn admit(&self) {
+    /// Waits for this guess's turn and for the budget to allow one more
+    /// wrong guess, then runs `check` (synchronously, under the budget's
+    /// lock, so nothing else spends that room in between) and charges the
+    /// budget when it fails. Returns what `check` said.
+    async fn attempt(&self, check: impl FnOnce() -> bool) -> bool {
         let _turn = self.turn.lock().await;
         loop {
             let wait = lock(&self.pace).wait(Instant::now());
@@ -99,7 +117,12 @@ impl GuessBudget {
             }
             async_io::Timer::after(wait).await;
         }
-        lock(&self.pace).charge(1, Instant::now());
+        let mut pace = lock(&self.pace);
+        let granted = check();
+        if !granted {
+            pace.charge(1, Instant::now());
+        }
+        granted
     }
 }
 
@@ -231,20 +254,22 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
         };
         // Every attempt, even one that cannot match, waits for the budget:
         // the answer must not tell a well-formed guess from a malformed one.
-        let admitted = async {
-            budget.admit().await;
-            true
+        let checked = async {
+            Some(
+                budget
+                    .attempt(|| line.is_some_and(|line| accepts(&line, &auth.token)))
+                    .await,
+            )
         }
         .or(async {
             async_io::Timer::at(deadline).await;
-            false
+            None
         })
         .await;
-        if !admitted {
+        let Some(granted) = checked else {
             eprintln!("monitor: {peer} did not authenticate in time; disconnecting");
             return Outcome::Denied;
-        }
-        let granted = line.is_some_and(|line| accepts(&line, &auth.token));
+        };
         if granted {
             eprintln!("monitor: {peer} authenticated");
             return Outcome::Granted;

@@ -273,6 +273,19 @@ impl MonitorBuilder {
         self
     }
 
+    /// When a browser's login to the web UI ends: after `idle` without a
+    /// request (default [`DEFAULT_LOGIN_IDLE`](crate::http::DEFAULT_LOGIN_IDLE),
+    /// 30 minutes; an open task list refreshes itself and stays logged in),
+    /// and `lifetime` after it began however busy (default
+    /// [`DEFAULT_LOGIN_LIFETIME`](crate::http::DEFAULT_LOGIN_LIFETIME), 12
+    /// hours). A request with an ended login is answered 401 with the login
+    /// page (JSON for the API) saying why. Both must be longer than zero.
+    #[cfg(feature = "http")]
+    pub fn http_login_expiry(mut self, idle: Duration, lifetime: Duration) -> Self {
+        self.http.login_expiry = crate::http::LoginExpiry { idle, lifetime };
+        self
+    }
+
     /// Adds a page (and metrics) of another crate to the web UI, served at
     /// `/x/{slug}`: see [`WebExtension`](crate::http::WebExtension).
     #[cfg(feature = "http")]
@@ -609,6 +622,12 @@ impl MonitorBuilder {
                     .into(),
             ));
         }
+        // One token check and one guess budget for every listener, HTTP
+        // included: spreading guesses over protocols does not buy more.
+        let auth = self
+            .auth_token
+            .take()
+            .map(|token| Arc::new(auth::Auth::new(token, self.auth_delay)));
         #[cfg_attr(not(feature = "http"), allow(unused_mut))]
         let mut services: Vec<LocalService> = Vec::new();
         #[cfg(feature = "http")]
@@ -616,8 +635,7 @@ impl MonitorBuilder {
             self.tcp,
             host,
             port,
-            self.auth_token.clone(),
-            self.auth_delay,
+            auth.clone(),
             self.limits.write_timeout,
         )? {
             Some((addr, service)) => {
@@ -658,9 +676,7 @@ impl MonitorBuilder {
             console,
             limits: self.limits,
             sessions: AtomicUsize::new(0),
-            auth: self
-                .auth_token
-                .map(|token| auth::Auth::new(token, self.auth_delay)),
+            auth,
         });
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
@@ -865,7 +881,7 @@ pub(crate) struct Shared {
     /// counts its own places.
     pub(crate) sessions: AtomicUsize,
     /// The token sessions must present first, if any.
-    pub(crate) auth: Option<auth::Auth>,
+    pub(crate) auth: Option<Arc<auth::Auth>>,
 }
 
 /// The console's dispatcher and the namespace its sessions read.

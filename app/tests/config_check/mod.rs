@@ -3,6 +3,10 @@
 //! (`fuzz/fuzz_targets/app_config.rs`), so both hold the parser to the
 //! same promise.
 
+// `pub` for the fuzz crate, which includes this file as a module of its
+// library; within a test binary nothing outside can reach it.
+#![allow(unreachable_pub)]
+
 use std::path::Path;
 
 use monitor_app::{Config, ConfigError};

@@ -268,7 +268,7 @@ pub fn ps_json_has_the_documented_fields(rt: &dyn RuntimeUnderTest) {
     let task = &tasks[0];
     for field in [
         "id", "name", "state", "location", "parent", "polls", "busy_ns", "age_ns", "poll_ns",
-        "thread",
+        "thread", "lints",
     ] {
         assert!(task.get(field).is_some(), "{at} missing {field} in {task}");
     }
@@ -277,6 +277,11 @@ pub fn ps_json_has_the_documented_fields(rt: &dyn RuntimeUnderTest) {
     assert_eq!(task["state"], "idle", "{at}");
     assert_eq!(task["polls"], 1, "{at}");
     assert!(task["parent"].is_null(), "{at}");
+    assert_eq!(
+        task["lints"],
+        serde_json::json!([]),
+        "{at} nothing fires: {task}"
+    );
     assert!(
         is_contract_location(task["location"].as_str().unwrap(), file!()),
         "{at} {task}"

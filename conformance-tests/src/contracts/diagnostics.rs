@@ -26,6 +26,39 @@ fn fired_for(reply: &str, id: Option<u64>, location: Option<&str>) -> Vec<String
         .collect()
 }
 
+/// The State cell of task `id`'s row in a `ps` table (`idle`,
+/// `running !BP,NY`): the text after the id, up to the gap before the name
+/// (a state cell holds single spaces only).
+fn ps_state(ps: &str, id: u64) -> String {
+    let id = id.to_string();
+    let row = ps
+        .lines()
+        // The rows follow the header's rule.
+        .skip_while(|line| !line.starts_with('─'))
+        .skip(1)
+        .find(|line| line.split_whitespace().next() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no row for task {id} in:\n{ps}"));
+    let after_id = row.trim_start()[id.len()..].trim_start();
+    after_id.split("  ").next().unwrap_or_default().to_owned()
+}
+
+/// The `lints` ids `ps --json` gives task `id`.
+fn ps_json_lints(reply: &str, id: u64) -> Vec<String> {
+    let tasks = json(reply);
+    let task = tasks
+        .as_array()
+        .expect("ps --json is an array")
+        .iter()
+        .find(|task| task["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {reply}"));
+    task["lints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("task {id} has no lints array: {task}"))
+        .iter()
+        .map(|lint| lint.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// `sites --json` counts, for one spawn site, the tasks spawned there, how
 /// they ended and their polls, and lists live tasks of another site as
 /// live; `sites --sort live -n 1` keeps only the site with most live tasks.
@@ -173,8 +206,9 @@ pub fn top_names_the_busiest_task_and_site(rt: &dyn RuntimeUnderTest) {
     let _ = super::join(rt, idle);
 }
 
-/// A task blocking its worker fires `blocking-poll` (and `ps` flags it),
-/// then `stuck-worker` once that threshold is lowered at run time with
+/// A task blocking its worker fires `blocking-poll` (and `ps` marks its
+/// row `!BP`, counts it under the table and lists it in `--json`), then
+/// `stuck-worker` once that threshold is lowered at run time with
 /// `lints --set`; an idle task fires neither, and nothing fires once the
 /// poll returns. A task blocking in its first poll fires `never-yielded`;
 /// one that yielded before blocking does not.
@@ -238,9 +272,26 @@ pub fn poll_lints_fire_for_blocked_workers_only(rt: &dyn RuntimeUnderTest) {
         "{at} {reply}"
     );
     let ps = console.cmd("ps");
+    assert_eq!(ps_state(&ps, first_id), "running !BP,NY", "{at} {ps}");
+    assert_eq!(ps_state(&ps, later_id), "running !BP", "{at} {ps}");
+    assert_eq!(
+        ps_state(&ps, idle.id().as_u64()),
+        "idle",
+        "{at} a clean task is not marked: {ps}"
+    );
     assert!(
-        ps.contains(&format!("{first_id} blocking-poll")) && ps.contains("see: lints"),
-        "{at} ps flags the blocked task: {ps}"
+        ps.contains("Flagged: 2 blocking-poll (!BP), 1 never-yielded (!NY) — see: lints"),
+        "{at} the marks are counted under the table: {ps}"
+    );
+    let listed = console.cmd("ps --json");
+    assert_eq!(
+        ps_json_lints(&listed, first_id),
+        ["blocking-poll", "never-yielded"],
+        "{at} {listed}"
+    );
+    assert!(
+        ps_json_lints(&listed, idle.id().as_u64()).is_empty(),
+        "{at} {listed}"
     );
     let set = console.cmd("lints --set stuck-worker=30ms");
     assert!(
@@ -265,12 +316,17 @@ pub fn poll_lints_fire_for_blocked_workers_only(rt: &dyn RuntimeUnderTest) {
             && fired_for(&reply, Some(later_id), None).is_empty(),
         "{at} nothing fires once the polls returned: {reply}"
     );
+    let ps = console.cmd("ps");
+    assert!(
+        !ps.contains('!') && !ps.contains("Flagged"),
+        "{at} nothing is marked once the polls returned: {ps}"
+    );
     idle.cancel();
     let _ = super::join(rt, idle);
 }
 
-/// A site spawning a future of 4 KiB fires `large-future`; a site spawning
-/// small futures does not. A site whose live tasks grow at every sample
+/// A site spawning a future of 4 KiB fires `large-future` (and `ps` marks
+/// its task `!LF`); a site spawning small futures does not. A site whose live tasks grow at every sample
 /// fires `leak-suspect`; a site whose tasks end, and a fixed pool that
 /// grew once, do not.
 pub fn site_lints_fire_for_large_futures_and_growing_sites(rt: &dyn RuntimeUnderTest) {
@@ -331,7 +387,33 @@ pub fn site_lints_fire_for_large_futures_and_growing_sites(rt: &dyn RuntimeUnder
         text.contains("why: ") && text.contains("fix: "),
         "{at} {text}"
     );
+    let (big_id, pool_id, leaked_id) = (
+        live[0].id().as_u64(),
+        live[1].id().as_u64(),
+        live[live.len() - 1].id().as_u64(),
+    );
+    let ps = console.cmd("ps --limit 0");
+    assert_eq!(ps_state(&ps, big_id), "idle !LF", "{at} {ps}");
+    assert_eq!(ps_state(&ps, leaked_id), "idle !LS", "{at} {ps}");
+    assert_eq!(
+        ps_state(&ps, pool_id),
+        "idle",
+        "{at} a small future of a stable pool is not marked: {ps}"
+    );
+    assert!(
+        ps.contains("1 large-future (!LF), 32 leak-suspect (!LS) — see: lints"),
+        "{at} {ps}"
+    );
+    let listed = console.cmd("ps --json");
+    assert_eq!(ps_json_lints(&listed, big_id), ["large-future"], "{at}");
+    assert!(ps_json_lints(&listed, pool_id).is_empty(), "{at}");
     console.cmd("lints --set large-future=8KiB");
+    let ps = console.cmd("ps");
+    assert_eq!(
+        ps_state(&ps, big_id),
+        "idle",
+        "{at} under the raised threshold: {ps}"
+    );
     let reply = console.cmd("lints --json");
     assert!(
         fired_for(&reply, None, Some(&big_site)).is_empty(),

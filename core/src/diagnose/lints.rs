@@ -1,9 +1,9 @@
 //! Lints: what is wrong with the tasks right now, each with a stable id, an
 //! explanation and a suggested fix.
 
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
-use serde::Serialize;
+use serde::{Serialize, ser::SerializeSeq};
 
 use super::Thresholds;
 use crate::{TaskId, TaskIntrospect, TaskSnapshot, TaskState};
@@ -106,6 +106,186 @@ impl fmt::Display for LintId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
     }
+}
+
+/// A set of lint ids: the lints that concern one task now.
+///
+/// A byte, so marking every row of a 100 000-task `ps` costs nothing to
+/// keep; iterates and serializes (as `["blocking-poll","large-future"]`)
+/// most severe first, in the order of [`LintId::ALL`].
+///
+/// ```
+/// use monitor_core::{LintId, LintSet};
+///
+/// let mut set = LintSet::default();
+/// set.insert(LintId::LargeFuture);
+/// set.insert(LintId::BlockingPoll);
+/// assert!(set.contains(LintId::LargeFuture));
+/// assert_eq!(set.iter().collect::<Vec<_>>(), [LintId::BlockingPoll, LintId::LargeFuture]);
+/// assert_eq!(serde_json::to_string(&set).unwrap(), r#"["blocking-poll","large-future"]"#);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LintSet(u8);
+
+impl LintSet {
+    const fn bit(id: LintId) -> u8 {
+        1 << id as u8
+    }
+
+    /// Adds `id`.
+    pub fn insert(&mut self, id: LintId) {
+        self.0 |= Self::bit(id);
+    }
+
+    /// Whether `id` is in the set.
+    pub const fn contains(self, id: LintId) -> bool {
+        self.0 & Self::bit(id) != 0
+    }
+
+    /// Whether no lint is in the set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many lints are in the set.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The lints in the set, most severe first.
+    pub fn iter(self) -> impl Iterator<Item = LintId> {
+        LintId::ALL.into_iter().filter(move |id| self.contains(*id))
+    }
+
+    /// Both sets' lints.
+    #[must_use]
+    pub const fn union(self, other: LintSet) -> LintSet {
+        LintSet(self.0 | other.0)
+    }
+}
+
+impl FromIterator<LintId> for LintSet {
+    fn from_iter<I: IntoIterator<Item = LintId>>(ids: I) -> Self {
+        let mut set = LintSet::default();
+        for id in ids {
+            set.insert(id);
+        }
+        set
+    }
+}
+
+impl Serialize for LintSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for id in self.iter() {
+            seq.serialize_element(&id)?;
+        }
+        seq.end()
+    }
+}
+
+/// Which lints concern each task, prepared once and then checked task by
+/// task without allocating — what `ps` marks its rows with and what the
+/// tokio-console bridge sends as a task field.
+///
+/// [`TaskLints::new`] reads the thresholds and the spawn sites that fire
+/// `large-future` or `leak-suspect` (bounded by the number of sites);
+/// [`TaskLints::of`] then tells, from one task's snapshot, the same lints
+/// [`lints`] would report for that task: its poll lints from the snapshot
+/// itself, the site lints of the site it was spawned at.
+///
+/// ```
+/// use monitor_core::{LintId, TaskIntrospect, TaskLints, TaskOptions, TaskRegistry};
+///
+/// let registry = TaskRegistry::new();
+/// let big = registry.instrument(async { let buf = [0u8; 4096]; std::future::ready(()).await; buf.len() }, TaskOptions::new());
+/// let small = registry.instrument(async {}, TaskOptions::new());
+/// let check = TaskLints::new(&*registry);
+/// let of = |id| check.of(&registry.task(id).unwrap());
+/// assert!(of(big.id()).contains(LintId::LargeFuture));
+/// assert!(of(small.id()).is_empty());
+/// # drop((big, small));
+/// ```
+#[derive(Debug, Clone)]
+pub struct TaskLints {
+    thresholds: Thresholds,
+    /// Spawn site (`file:line:column`) → the site lints firing for it.
+    sites: HashMap<String, LintSet>,
+}
+
+impl TaskLints {
+    /// Reads the thresholds and the flagged spawn sites of `introspect`
+    /// (none when it keeps no [`SiteTable`](crate::SiteTable)).
+    pub fn new(introspect: &dyn TaskIntrospect) -> Self {
+        let Some(sites) = introspect.sites() else {
+            return Self {
+                thresholds: Thresholds::default(),
+                sites: HashMap::new(),
+            };
+        };
+        let thresholds = sites.thresholds();
+        let mut flagged: HashMap<String, LintSet> = HashMap::new();
+        // The overflow row (no location) covers no task, as in
+        // [`LintSubject::covers`].
+        for (location, ..) in sites.large_sites(thresholds.large_future) {
+            if let Some(location) = location {
+                flagged
+                    .entry(location)
+                    .or_default()
+                    .insert(LintId::LargeFuture);
+            }
+        }
+        for (location, ..) in sites.growing_sites() {
+            if let Some(location) = location {
+                flagged
+                    .entry(location)
+                    .or_default()
+                    .insert(LintId::LeakSuspect);
+            }
+        }
+        Self {
+            thresholds,
+            sites: flagged,
+        }
+    }
+
+    /// The thresholds the checks compare against.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// The lints that concern `task` now: its poll lints, read from the
+    /// snapshot, and the lints of its spawn site.
+    pub fn of(&self, task: &TaskSnapshot) -> LintSet {
+        let site = if self.sites.is_empty() {
+            LintSet::default()
+        } else {
+            self.sites
+                .get(task.location.as_str())
+                .copied()
+                .unwrap_or_default()
+        };
+        poll_lints(task, &self.thresholds).union(site)
+    }
+}
+
+/// The task lints of `task`: `stuck-worker` or `blocking-poll`, and
+/// `never-yielded`, all about a poll in progress.
+fn poll_lints(task: &TaskSnapshot, thresholds: &Thresholds) -> LintSet {
+    let mut set = LintSet::default();
+    let Some(poll_ns) = task.poll_ns.filter(|_| task.state == TaskState::Running) else {
+        return set;
+    };
+    let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    if poll_ns >= ns(thresholds.stuck_worker) {
+        set.insert(LintId::StuckWorker);
+    } else if poll_ns >= ns(thresholds.slow_poll) {
+        set.insert(LintId::BlockingPoll);
+    }
+    if task.polls <= 1 && poll_ns >= ns(thresholds.never_yielded) {
+        set.insert(LintId::NeverYielded);
+    }
+    set
 }
 
 /// How bad a lint is.
@@ -264,9 +444,10 @@ fn subject_key(subject: &LintSubject) -> (u64, Option<&str>) {
 }
 
 fn task_lints(task: &TaskSnapshot, thresholds: &Thresholds, found: &mut Vec<Lint>) {
-    let Some(poll_ns) = task.poll_ns.filter(|_| task.state == TaskState::Running) else {
+    let fired = poll_lints(task, thresholds);
+    if fired.is_empty() {
         return;
-    };
+    }
     let subject = || LintSubject::Task {
         id: task.id,
         name: task.name.clone(),
@@ -276,40 +457,29 @@ fn task_lints(task: &TaskSnapshot, thresholds: &Thresholds, found: &mut Vec<Lint
     // Whole milliseconds read better than nanoseconds in a message.
     let took = format!(
         "{:?}",
-        std::time::Duration::from_millis(poll_ns / 1_000_000)
+        std::time::Duration::from_millis(task.poll_ns.unwrap_or(0) / 1_000_000)
     );
     let thread = task.thread.as_deref().unwrap_or("its worker");
-    let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    if poll_ns >= ns(thresholds.stuck_worker) {
-        found.push(Lint::new(
-            LintId::StuckWorker,
-            subject(),
-            format!(
+    for id in fired.iter() {
+        let message = match id {
+            LintId::StuckWorker => format!(
                 "thread {thread} has been inside one poll of task {} ({}) for {took}",
                 task.id,
                 task.display_name()
             ),
-        ));
-    } else if poll_ns >= ns(thresholds.slow_poll) {
-        found.push(Lint::new(
-            LintId::BlockingPoll,
-            subject(),
-            format!(
+            LintId::BlockingPoll => format!(
                 "task {} ({}) has been inside one poll for {took} on {thread}",
                 task.id,
                 task.display_name()
             ),
-        ));
-    }
-    if task.polls <= 1 && poll_ns >= ns(thresholds.never_yielded) {
-        found.push(Lint::new(
-            LintId::NeverYielded,
-            subject(),
-            format!(
+            LintId::NeverYielded => format!(
                 "task {} ({}) has been in its first poll for {took}: it never yielded",
                 task.id,
                 task.display_name()
             ),
-        ));
+            // Site lints are not poll lints.
+            LintId::LargeFuture | LintId::LeakSuspect => continue,
+        };
+        found.push(Lint::new(id, subject(), message));
     }
 }

@@ -14,7 +14,7 @@ mod thresholds;
 
 pub use activity::{ActivitySample, SiteActivity, TaskActivity, TopReport};
 pub use histogram::{Histogram, HistogramBucket};
-pub use lints::{Lint, LintId, LintSubject, Severity, lints};
+pub use lints::{Lint, LintId, LintSet, LintSubject, Severity, TaskLints, lints};
 pub use sites::{DEFAULT_MAX_SITES, EndCounts, SiteStats, SiteTable};
 pub(crate) use sites::{EndReason, SiteRef};
 pub use thresholds::{THRESHOLD_NAMES, ThresholdError, Thresholds};

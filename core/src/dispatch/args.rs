@@ -180,9 +180,114 @@ impl Arg {
         }
     }
 
+    /// What this argument takes, for a program that builds input for it
+    /// (the web UI draws a typed form field from it).
+    ///
+    /// ```
+    /// use monitor_core::dispatch::{Arg, ArgKind};
+    ///
+    /// let info = Arg::int("COUNT").optional().info();
+    /// assert_eq!(info.name, "COUNT");
+    /// assert_eq!(info.kind, ArgKind::Int);
+    /// assert!(!info.required && info.long.is_none());
+    /// let sort = Arg::choice("sort", &["id", "age"]).long("sort").info();
+    /// assert_eq!(sort.kind, ArgKind::Choice(vec!["id".into(), "age".into()]));
+    /// assert_eq!(sort.long.as_deref(), Some("sort"));
+    /// ```
+    pub fn info(&self) -> ArgInfo {
+        use std::any::TypeId;
+        let arg = &self.inner;
+        let choices: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        let kind = if matches!(arg.get_action(), ArgAction::SetTrue) {
+            ArgKind::Flag
+        } else if !choices.is_empty() {
+            ArgKind::Choice(choices)
+        } else {
+            let parsed = arg.get_value_parser().type_id();
+            if parsed == TypeId::of::<i64>() {
+                ArgKind::Int
+            } else if parsed == TypeId::of::<TaskId>() {
+                ArgKind::TaskId
+            } else if parsed == TypeId::of::<Duration>() {
+                ArgKind::Duration
+            } else if parsed == TypeId::of::<String>() {
+                ArgKind::Text
+            } else {
+                ArgKind::Other
+            }
+        };
+        ArgInfo {
+            name: arg.get_id().to_string(),
+            value_name: arg
+                .get_value_names()
+                .and_then(|names| names.first())
+                .map(ToString::to_string),
+            help: arg.get_help().map(ToString::to_string),
+            long: arg.get_long().map(str::to_owned),
+            required: arg.is_required_set(),
+            variadic: arg
+                .get_num_args()
+                .is_some_and(|range| range.max_values() > 1),
+            default: arg
+                .get_default_values()
+                .first()
+                .map(|value| value.to_string_lossy().into_owned()),
+            kind,
+        }
+    }
+
     pub(crate) fn into_clap(self) -> clap::Arg {
         self.inner
     }
+}
+
+/// The value type of an [`Arg`], as [`Arg::info`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", content = "choices", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ArgKind {
+    /// [`Arg::string`], [`Arg::option`].
+    Text,
+    /// [`Arg::int`].
+    Int,
+    /// [`Arg::task_id`].
+    TaskId,
+    /// [`Arg::duration`].
+    Duration,
+    /// [`Arg::choice`], with its words.
+    Choice(Vec<String>),
+    /// [`Arg::flag`]: given or not.
+    Flag,
+    /// [`Arg::parsed`]: text the command's own parser reads.
+    Other,
+}
+
+/// What an [`Arg`] takes: its name, type and how it is given.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ArgInfo {
+    /// The name [`Args::get`] reads it by.
+    pub name: String,
+    /// The value type.
+    #[serde(flatten)]
+    pub kind: ArgKind,
+    /// The placeholder shown in usage (`TEXT` in `--filter TEXT`).
+    pub value_name: Option<String>,
+    /// Its one-line help.
+    pub help: Option<String>,
+    /// For an option or a flag, its long name (`--long`); `None` for a
+    /// positional argument.
+    pub long: Option<String>,
+    /// Whether it must be given.
+    pub required: bool,
+    /// Whether it takes every remaining value.
+    pub variadic: bool,
+    /// The value used when it is left out.
+    pub default: Option<String>,
 }
 
 /// The typed values of one command invocation.

@@ -69,7 +69,7 @@ mod hooks;
 mod session;
 mod template;
 
-pub use args::{Arg, Args, parse_duration};
+pub use args::{Arg, ArgInfo, ArgKind, Args, parse_duration};
 pub use catalog::{
     Catalog, CommandInfo, DEFAULT_HELP_SHORT_TEMPLATE, DEFAULT_HELP_TEMPLATE, HELP_FIELDS,
     Resolution,

@@ -6,7 +6,7 @@ use std::{fmt::Write as _, sync::Arc, time::Duration};
 
 use comfy_table::{Cell, CellAlignment};
 use monitor_core::{
-    ActivitySample, Histogram, Lint, LintSubject, SiteStats, TaskIntrospect, TopReport,
+    ActivitySample, Histogram, Lint, LintId, LintSet, LintSubject, SiteStats, TopReport,
     dispatch::{Arg, Args, Command, CommandError},
     lints,
 };
@@ -14,32 +14,66 @@ use monitor_core::{
 use super::{MonitorContext, json_flag, render, to_json};
 use crate::format::duration_ns;
 
-/// The lints firing now that concern tasks listed by `ps`, as one line
-/// under its table (`Flagged: 7 blocking-poll, 12 large-future — see: lints`),
-/// or nothing when none fires.
-pub(super) fn flagged_tasks_note(
-    introspect: &dyn TaskIntrospect,
-    shown: &[monitor_core::TaskId],
-) -> String {
-    let fired = lints(introspect);
-    if fired.is_empty() {
-        return String::new();
-    }
-    let mut marks: Vec<(monitor_core::TaskId, &str)> = Vec::new();
-    for task in shown.iter().filter_map(|&id| introspect.task(id)) {
-        for lint in fired.iter().filter(|lint| lint.subject.covers(&task)) {
-            marks.push((task.id, lint.id.as_str()));
+/// Counts the lint marks on the rows of a `ps` table, for the `Flagged:`
+/// line under it; as small as the number of lints, whatever the number of
+/// rows.
+#[derive(Debug, Default)]
+pub(super) struct FlaggedCount(Vec<(LintId, usize)>);
+
+impl FlaggedCount {
+    /// Counts one row's marks.
+    pub(super) fn add(&mut self, lints: LintSet) {
+        for id in lints.iter() {
+            match self.0.iter_mut().find(|(counted, _)| *counted == id) {
+                Some((_, n)) => *n += 1,
+                None => self.0.push((id, 1)),
+            }
         }
     }
-    if marks.is_empty() {
-        return String::new();
+
+    /// The line under the table, most severe lint first, fitted to `width`
+    /// columns (continued on indented lines when it would not fit):
+    /// `Flagged: 1 blocking-poll (!BP), 12 large-future (!LF) — see: lints`;
+    /// empty when no row was marked.
+    pub(super) fn note(&self, width: Option<usize>) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let mut counts = self.0.clone();
+        counts.sort_by_key(|(id, _)| LintId::ALL.iter().position(|known| known == id));
+        let mut items: Vec<String> = counts
+            .iter()
+            .map(|(id, n)| format!("{n} {id} (!{})", render::lint_code(*id)))
+            .collect();
+        if let Some(last) = items.last_mut() {
+            last.push_str(" — see: lints");
+        }
+        const LEAD: &str = "Flagged: ";
+        let width = width.unwrap_or(usize::MAX);
+        let mut note = String::from(LEAD);
+        let mut line = render::text_width(LEAD);
+        let count = items.len();
+        for (i, item) in items.iter_mut().enumerate() {
+            if i + 1 < count {
+                item.push(',');
+            }
+            let item_width = render::text_width(item);
+            if i > 0 {
+                if line + 1 + item_width > width {
+                    note.push('\n');
+                    note.push_str(&" ".repeat(LEAD.len()));
+                    line = LEAD.len();
+                } else {
+                    note.push(' ');
+                    line += 1;
+                }
+            }
+            note.push_str(item);
+            line += item_width;
+        }
+        note.push('\n');
+        note
     }
-    marks.sort_unstable();
-    let list: Vec<String> = marks
-        .iter()
-        .map(|(id, lint)| format!("{id} {lint}"))
-        .collect();
-    format!("Flagged: {} — see: lints\n", list.join(", "))
 }
 
 pub(super) fn commands() -> Vec<Command<MonitorContext>> {
@@ -137,7 +171,8 @@ fn lint_text(lint: &Lint) -> String {
     text
 }
 
-const SITE_KEYS: [&str; 7] = [
+/// The keys `sites --sort` (and the web UI's Sites page) accept.
+pub(crate) const SITE_KEYS: [&str; 7] = [
     "busy", "polls", "live", "spawned", "slow", "p99", "location",
 ];
 
@@ -210,7 +245,8 @@ fn non_negative(args: &Args, name: &str) -> Result<usize, CommandError> {
     })
 }
 
-fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
+/// Orders site rows by one of [`SITE_KEYS`] (`busy` when `None`).
+pub(crate) fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
     use std::cmp::Reverse;
     match key {
         Some("polls") => rows.sort_by_key(|r| Reverse(r.polls)),
@@ -226,7 +262,7 @@ fn sort_sites(rows: &mut [SiteStats], key: Option<&str>) {
 
 /// A percentile as the bucket bound it is: `<1ms`, `<16.0ms`, or `≥16.384s`
 /// for the last, open bucket; `-` when there is nothing to rank.
-fn percentile(histogram: &Histogram, value: Option<u64>) -> String {
+pub(crate) fn percentile(histogram: &Histogram, value: Option<u64>) -> String {
     let Some(ns) = value else {
         return "-".to_owned();
     };
@@ -419,4 +455,38 @@ fn top_text(report: &TopReport) -> String {
         let _ = writeln!(text, "{table}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_core::{LintId, LintSet};
+
+    use super::FlaggedCount;
+
+    #[test]
+    fn the_flagged_line_counts_marks_most_severe_first_and_fits_the_width() {
+        let mut count = FlaggedCount::default();
+        assert_eq!(count.note(Some(100)), "", "nothing marked, no line");
+        let everything: LintSet = LintId::ALL.into_iter().collect();
+        for _ in 0..2 {
+            count.add([LintId::LargeFuture].into_iter().collect());
+        }
+        count.add(everything);
+        let one_line = count.note(None);
+        assert_eq!(
+            one_line,
+            "Flagged: 1 stuck-worker (!SW), 1 blocking-poll (!BP), 1 never-yielded (!NY), \
+             3 large-future (!LF), 1 leak-suspect (!LS) — see: lints\n"
+        );
+        let fitted = count.note(Some(60));
+        assert!(fitted.lines().count() > 1, "{fitted}");
+        for line in fitted.lines() {
+            assert!(line.chars().count() <= 60, "{line:?}");
+        }
+        assert_eq!(
+            fitted.split_whitespace().collect::<Vec<_>>(),
+            one_line.split_whitespace().collect::<Vec<_>>(),
+            "only the line breaks differ"
+        );
+    }
 }

@@ -7,11 +7,14 @@ mod render;
 mod signal;
 
 pub use signal::signal_names;
+// The web UI's Sites page sorts and prints percentiles like `sites` does.
+#[cfg(feature = "http")]
+pub(crate) use diagnose::{SITE_KEYS, percentile, sort_sites};
 
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 
 use monitor_core::{
-    RegistryError, TaskId, TaskIntrospect, TaskSnapshot,
+    LintSet, RegistryError, TaskId, TaskIntrospect, TaskLints, TaskSnapshot,
     dispatch::{Arg, Args, Command, CommandError},
 };
 
@@ -169,7 +172,11 @@ fn ps() -> Command<MonitorContext> {
              Columns: task id, state (idle, or running when a worker is inside its poll right \
              now), name, spawn location, age, number of polls, total busy time, and for a \
              running task how long its current poll has lasted and on which thread. \
-             A long 'in poll' time means the task is blocking its worker.",
+             A long 'in poll' time means the task is blocking its worker.\n\n\
+             A task that a lint concerns is marked in its State cell with ! and the lints' \
+             codes (running !BP): SW stuck-worker, BP blocking-poll, NY never-yielded, \
+             LF large-future, LS leak-suspect; the Flagged: line under the table counts \
+             them, and lints explains each. --json gives each task's lint ids as lints.",
         )
         .arg(filter_option())
         .arg(
@@ -211,8 +218,11 @@ fn ps() -> Command<MonitorContext> {
                 return Ok(());
             }
             let width = table_width(ctx, args);
+            // Thresholds and flagged sites, read once for the whole table;
+            // each row's own lints are checked when the row is written.
+            let check = TaskLints::new(&*ctx.introspect);
             let (total, matching, ids, layout) =
-                select_for_table(ctx, filter.as_deref(), args, limit as usize, width);
+                select_for_table(ctx, &check, filter.as_deref(), args, limit as usize, width);
             let plural = if total == 1 { "" } else { "s" };
             if filter.is_some() || ids.len() != total {
                 out.line(format!(
@@ -232,17 +242,8 @@ fn ps() -> Command<MonitorContext> {
             if let Some(untracked) = ctx.introspect.untracked() {
                 out.line(untracked_note(&untracked));
             }
-            // The lints' note goes after the table, made when the table is
-            // done (an empty chunk when nothing is flagged).
-            let introspect = Arc::clone(&ctx.introspect);
-            let shown = ids.clone();
-            let note =
-                std::iter::once_with(move || diagnose::flagged_tasks_note(&*introspect, &shown))
-                    .filter(|note| !note.is_empty());
-            if ids.is_empty() {
-                out.stream(note);
-            } else {
-                out.stream(table_stream(ctx, ids, layout).chain(note));
+            if !ids.is_empty() {
+                out.stream(table_stream(ctx, ids, layout, check, width));
             }
             Ok(())
         })
@@ -278,6 +279,7 @@ fn wide_flag() -> Arg {
 /// the live count, the matching count, the ids to show and the layout.
 fn select_for_table(
     ctx: &MonitorContext,
+    check: &TaskLints,
     filter: Option<&str>,
     args: &Args,
     limit: usize,
@@ -291,7 +293,7 @@ fn select_for_table(
         total += 1;
         if matches_filter(&task, filter) {
             keys.push((sort_key(&task, sort.as_deref()), task.id));
-            render::LiveRow::new(&task).with_cells(|cells| measure.row(cells));
+            render::LiveRow::new(&task, check.of(&task)).with_cells(|cells| measure.row(cells));
         }
     });
     keys.sort_unstable();
@@ -305,26 +307,33 @@ fn select_for_table(
         // Only the shown rows decide the widths.
         measure = render::Measure::new(&render::LIVE_COLUMNS);
         for task in ids.iter().filter_map(|&id| ctx.introspect.task(id)) {
-            render::LiveRow::new(&task).with_cells(|cells| measure.row(cells));
+            render::LiveRow::new(&task, check.of(&task)).with_cells(|cells| measure.row(cells));
         }
     }
     (total, matching, ids, measure.layout(width))
 }
 
 /// The `ps` table as a stream: the header, then [`TABLE_CHUNK`] rows per
-/// chunk, each task read afresh when its chunk is made. Tasks that ended
-/// since they were counted are left out.
+/// chunk, each task read afresh when its chunk is made and marked with the
+/// lints that concern it then; last, the `Flagged:` line counting the
+/// marks, when there were any. Tasks that ended since they were counted
+/// are left out.
 fn table_stream(
     ctx: &MonitorContext,
     ids: Vec<TaskId>,
     layout: render::Layout,
+    check: TaskLints,
+    width: Option<usize>,
 ) -> impl Iterator<Item = String> + Send + 'static {
     let introspect = Arc::clone(&ctx.introspect);
     let mut ids = ids.into_iter().peekable();
     let mut first = true;
+    let mut flagged = Some(diagnose::FlaggedCount::default());
     std::iter::from_fn(move || {
         if !first && ids.peek().is_none() {
-            return None;
+            // The rows are done: the note, once, if anything was marked.
+            let note = flagged.take()?.note(width);
+            return (!note.is_empty()).then_some(note);
         }
         let mut chunk = String::new();
         if std::mem::take(&mut first) {
@@ -334,7 +343,11 @@ fn table_stream(
             let Some(task) = introspect.task(id).filter(|task| task.ended.is_none()) else {
                 continue;
             };
-            render::LiveRow::new(&task).with_cells(|cells| layout.row(cells, &mut chunk));
+            let lints = check.of(&task);
+            if let Some(flagged) = flagged.as_mut() {
+                flagged.add(lints);
+            }
+            render::LiveRow::new(&task, lints).with_cells(|cells| layout.row(cells, &mut chunk));
         }
         Some(chunk)
     })
@@ -379,6 +392,7 @@ pub(crate) fn live_json_stream(
     if limit > 0 {
         keys.truncate(limit);
     }
+    let check = TaskLints::new(&**introspect);
     let introspect = Arc::clone(introspect);
     let mut ids = keys.into_iter().map(|(_, id)| id).peekable();
     let mut opened = false;
@@ -399,7 +413,11 @@ pub(crate) fn live_json_stream(
             };
             // A snapshot always serializes; were it ever not to, leaving the
             // task out beats breaking the array.
-            if let Ok(json) = serde_json::to_string(&task) {
+            let row = LiveTaskJson {
+                lints: check.of(&task),
+                task: &task,
+            };
+            if let Ok(json) = serde_json::to_string(&row) {
                 if wrote_any {
                     chunk.push(',');
                 }
@@ -413,6 +431,15 @@ pub(crate) fn live_json_stream(
         }
         Some(chunk)
     })
+}
+
+/// One task of `ps --json` (and `GET /api/tasks`): the snapshot's fields
+/// plus `lints`, the ids of the lints that concern it now.
+#[derive(serde::Serialize)]
+struct LiveTaskJson<'a> {
+    #[serde(flatten)]
+    task: &'a TaskSnapshot,
+    lints: LintSet,
 }
 
 /// Tasks serialized per chunk of a streamed `ps --json`.

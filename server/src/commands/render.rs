@@ -20,7 +20,7 @@ use std::{
 use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
+use monitor_core::{LintId, LintSet, TaskEnd, TaskSnapshot, TaskTrace};
 
 use crate::format::{busy, duration_ns, single_line};
 
@@ -184,16 +184,30 @@ impl Layout {
     }
 
     /// One row, each cell padded or cut to its column's width.
+    ///
+    /// A cell that is never cut (a number, a state with its lint marks) may
+    /// be wider than its column when the task changed between measuring
+    /// and writing (it started a poll, a lint began to fire); the flexible
+    /// cells after it give up that room, so the row still fits.
     pub(super) fn row(&self, cells: &[&str], out: &mut String) {
         let start = out.len();
+        // Columns taken by never-cut cells beyond their column's width.
+        let mut debt = 0;
         for (i, ((cell, column), &width)) in
             cells.iter().zip(self.columns).zip(&self.widths).enumerate()
         {
             if i > 0 {
                 out.push_str(&" ".repeat(GAP));
             }
-            let cell = fit(cell, width, column.fit);
-            let pad = width.saturating_sub(text_width(&cell));
+            let room = if column.fit.flexible() {
+                width.saturating_sub(debt).max(1)
+            } else {
+                width
+            };
+            let cell = fit(cell, room, column.fit);
+            let used = text_width(&cell).max(room);
+            debt = (debt + used).saturating_sub(width);
+            let pad = room.saturating_sub(text_width(&cell));
             if column.fit == Fit::Number {
                 push_spaces(out, pad);
                 out.push_str(&cell);
@@ -279,10 +293,43 @@ pub(super) fn short_location(location: &str) -> &str {
     location
 }
 
+/// The short code `ps` marks a row with for lint `id`, after a `!` in its
+/// State cell (`running !BP`); the `Flagged:` line under the table spells
+/// the codes out.
+pub(super) fn lint_code(id: LintId) -> &'static str {
+    match id {
+        LintId::StuckWorker => "SW",
+        LintId::BlockingPoll => "BP",
+        LintId::NeverYielded => "NY",
+        LintId::LargeFuture => "LF",
+        LintId::LeakSuspect => "LS",
+        // A lint added to the core later still marks the row.
+        _ => "?",
+    }
+}
+
+/// A task's state with its lint marks: `idle`, `running !BP,NY`.
+fn state_cell(task: &TaskSnapshot, lints: LintSet) -> Cow<'static, str> {
+    let state = task.state.as_str();
+    if lints.is_empty() {
+        return Cow::Borrowed(state);
+    }
+    let mut cell = String::with_capacity(state.len() + 2 + 3 * lints.len());
+    cell.push_str(state);
+    cell.push_str(" !");
+    for (i, id) in lints.iter().enumerate() {
+        if i > 0 {
+            cell.push(',');
+        }
+        cell.push_str(lint_code(id));
+    }
+    Cow::Owned(cell)
+}
+
 /// The cells of one `ps` row.
 pub(super) struct LiveRow<'a> {
     id: String,
-    task: &'a TaskSnapshot,
+    state: Cow<'static, str>,
     name: Cow<'a, str>,
     location: Cow<'a, str>,
     age: String,
@@ -292,7 +339,8 @@ pub(super) struct LiveRow<'a> {
 }
 
 impl<'a> LiveRow<'a> {
-    pub(super) fn new(task: &'a TaskSnapshot) -> Self {
+    /// The row of `task`, marked with the lints that concern it.
+    pub(super) fn new(task: &'a TaskSnapshot, lints: LintSet) -> Self {
         let in_poll = match (task.poll_ns, &task.thread) {
             (Some(ns), Some(thread)) => {
                 format!("{} on {}", duration_ns(ns), single_line(thread))
@@ -302,7 +350,7 @@ impl<'a> LiveRow<'a> {
         };
         Self {
             id: task.id.to_string(),
-            task,
+            state: state_cell(task, lints),
             // Shown escaped: a newline in a name must not forge a line.
             name: single_line(task.display_name()),
             location: single_line(short_location(&task.location)),
@@ -316,7 +364,7 @@ impl<'a> LiveRow<'a> {
     pub(super) fn with_cells<T>(&self, f: impl FnOnce(&[&str]) -> T) -> T {
         f(&[
             &self.id,
-            self.task.state.as_str(),
+            &self.state,
             &self.name,
             &self.location,
             &self.age,
@@ -480,6 +528,49 @@ mod tests {
             out.contains("  …deep/") && out.contains("deep/.rs:1:1  "),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_state_cell_grown_since_measuring_takes_its_room_from_the_name() {
+        let path = format!("app/src/{}.rs:1:1", "deep/".repeat(30));
+        let measured = ["7", "idle", "handler", &path, "1.0s", "3", "<1ms", "-"];
+        let mut measure = Measure::new(&LIVE_COLUMNS);
+        measure.row(&measured);
+        let layout = measure.layout(Some(80));
+        // Between measuring and writing, a poll started and two lints fired.
+        let written = [
+            "7",
+            "running !SW,NY",
+            "handler",
+            &path,
+            "1.0s",
+            "3",
+            "<1ms",
+            "2.0s on worker-1",
+        ];
+        let mut out = String::new();
+        layout.header(&mut out);
+        layout.row(&written, &mut out);
+        for line in out.lines() {
+            assert!(
+                text_width(line) <= 80,
+                "{line:?} is {} wide",
+                text_width(line)
+            );
+        }
+        assert!(out.contains("running !SW,NY"), "{out}");
+    }
+
+    #[test]
+    fn rows_are_marked_with_the_codes_of_their_lints() {
+        let registry = monitor_core::TaskRegistry::new();
+        let task = registry.register(monitor_core::TaskOptions::new());
+        let snapshot = monitor_core::TaskIntrospect::task(&*registry, task.id()).unwrap();
+        assert_eq!(state_cell(&snapshot, LintSet::default()), "idle");
+        let lints: LintSet = [LintId::LeakSuspect, LintId::LargeFuture]
+            .into_iter()
+            .collect();
+        assert_eq!(state_cell(&snapshot, lints), "idle !LF,LS");
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use hyper::{HeaderMap, Response, StatusCode, body::Bytes, header};
 use serde::{Deserialize, Serialize};
 
-use monitor_core::{RegistryError, TaskSnapshot, TaskState, dispatch::Session};
+use monitor_core::{
+    RegistryError, SiteStats, TaskSnapshot, TaskState,
+    dispatch::{Arg, ArgInfo, Session},
+};
 
 use super::{
     Ctx, Form, HttpError,
@@ -39,18 +42,10 @@ impl<'a> ListQuery<'a> {
                 commands::SORT_KEYS.join(", ")
             )));
         }
-        let limit = match form_value(query, "limit").filter(|limit| !limit.is_empty()) {
-            None => 0,
-            Some(text) => text.parse::<usize>().map_err(|_| {
-                HttpError::bad_request(format!(
-                    "invalid limit {text:?}: expected 0 for all, or a positive count"
-                ))
-            })?,
-        };
         Ok(Self {
             filter,
             sort,
-            limit,
+            limit: parse_limit(query)?,
         })
     }
 }
@@ -214,6 +209,76 @@ pub(super) fn stats(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
     json_ok(&collect_stats(ctx))
 }
 
+/// The `sort` and `limit` query parameters of `GET /api/sites` and the
+/// Sites page, checked like `sites --sort KEY -n N`.
+pub(super) struct SitesQuery<'a> {
+    pub(super) sort: Option<&'a str>,
+    pub(super) limit: usize,
+}
+
+impl<'a> SitesQuery<'a> {
+    pub(super) fn parse(query: &'a Form) -> Result<Self, HttpError> {
+        let sort = form_value(query, "sort").filter(|sort| !sort.is_empty());
+        if let Some(sort) = sort
+            && !commands::SITE_KEYS.contains(&sort)
+        {
+            return Err(HttpError::bad_request(format!(
+                "invalid sort {sort:?}: expected one of {}",
+                commands::SITE_KEYS.join(", ")
+            )));
+        }
+        Ok(Self {
+            sort,
+            limit: parse_limit(query)?,
+        })
+    }
+}
+
+fn parse_limit(query: &Form) -> Result<usize, HttpError> {
+    match form_value(query, "limit").filter(|limit| !limit.is_empty()) {
+        None => Ok(0),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            HttpError::bad_request(format!(
+                "invalid limit {text:?}: expected 0 for all, or a positive count"
+            ))
+        }),
+    }
+}
+
+/// The per-site rows, sorted and limited as asked (the rows `sites --json`
+/// prints), and how many sites there are in all.
+pub(super) fn site_rows(
+    ctx: &Ctx<'_>,
+    query: &SitesQuery<'_>,
+) -> Result<(Vec<SiteStats>, usize), HttpError> {
+    let introspect = &ctx.state.shared.introspect;
+    let table = introspect.sites().ok_or_else(|| {
+        HttpError::not_found(
+            "this monitor's task source keeps no per-site statistics (it is not a \
+             TaskRegistry and does not forward TaskIntrospect::sites)",
+        )
+    })?;
+    let mut rows = table.stats(&**introspect);
+    let total = rows.len();
+    commands::sort_sites(&mut rows, query.sort);
+    if query.limit > 0 {
+        rows.truncate(query.limit);
+    }
+    Ok((rows, total))
+}
+
+/// `GET /api/sites`: what `sites --json` prints (`sort`, `limit` as
+/// `--sort`, `-n`).
+pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpError> {
+    let query = SitesQuery::parse(query)?;
+    json_ok(&site_rows(ctx, &query)?.0)
+}
+
+/// `GET /api/lints`: what `lints --json` prints.
+pub(super) fn lints(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
+    json_ok(&monitor_core::lints(&*ctx.state.shared.introspect))
+}
+
 /// `GET /api/session`: how this request was authenticated and the CSRF
 /// token state changes need (programs without a bearer token read it here;
 /// a page of another site cannot, as the answer carries no CORS header).
@@ -250,6 +315,10 @@ pub(super) struct NamespaceEntry {
     /// An action's arguments, as `help` shows them (`WHO [COUNT]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) usage: Option<String>,
+    /// An action's arguments, typed: `{"name":"COUNT","type":"int",
+    /// "required":false,…}`, in declaration order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) args: Option<Vec<ArgInfo>>,
 }
 
 pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, HttpError> {
@@ -272,6 +341,7 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     text: Some(rendered.text),
                     r#type: None,
                     usage: None,
+                    args: None,
                 }
             }
             Entry::Tunable(tunable) => {
@@ -284,9 +354,10 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     text: Some(value),
                     r#type: Some(tunable.type_name().to_owned()),
                     usage: None,
+                    args: None,
                 }
             }
-            Entry::Action { .. } => NamespaceEntry {
+            Entry::Action { args, .. } => NamespaceEntry {
                 name: name.clone(),
                 kind: "action",
                 doc: item.doc.clone(),
@@ -298,11 +369,20 @@ pub(super) fn namespace_entries(ctx: &Ctx<'_>) -> Result<Vec<NamespaceEntry>, Ht
                     .catalog()
                     .get(name)
                     .map(|info| info.arg_list().to_owned()),
+                args: Some(args.iter().map(Arg::info).collect()),
             },
         };
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// The declared arguments of action `name`, `None` when it is no action.
+pub(super) fn action_args(ctx: &Ctx<'_>, name: &str) -> Option<Vec<ArgInfo>> {
+    match &console(ctx).ok()?.namespace.items.get(name)?.entry {
+        Entry::Action { args, .. } => Some(args.iter().map(Arg::info).collect()),
+        _ => None,
+    }
 }
 
 fn console<'a>(ctx: &'a Ctx<'a>) -> Result<&'a crate::monitor::ConsoleService, HttpError> {

@@ -46,6 +46,17 @@ struct Reason {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LocationReason {
+    location: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LintLabel {
+    lint: &'static str,
+}
+
 #[derive(Default)]
 struct SiteTotals {
     idle: i64,
@@ -163,10 +174,102 @@ pub(super) fn collect(state: &HttpState) -> Registry {
         connections,
     );
 
+    sites_and_lints(state, &mut registry);
+
     for extension in &state.extensions {
         extension.collect_metrics(&mut registry);
     }
     registry
+}
+
+/// The per-spawn-site totals of the registry's site table (one series per
+/// row: the table is bounded by `max_sites`, past which sites share the
+/// overflow row, exported as `location="other"`) and the lints firing now.
+fn sites_and_lints(state: &HttpState, registry: &mut Registry) {
+    let introspect = &state.shared.introspect;
+    if let Some(table) = introspect.sites() {
+        let spawned = Family::<Location, Counter>::default();
+        let ended = Family::<LocationReason, Counter>::default();
+        let live = Family::<Location, Gauge>::default();
+        let polls = Family::<Location, Counter>::default();
+        let busy = Family::<Location, Counter<f64, AtomicU64>>::default();
+        let slow = Family::<Location, Counter>::default();
+        for row in table.stats(&**introspect) {
+            let location = row.location.unwrap_or_else(|| OTHER_LOCATION.to_owned());
+            let labels = Location {
+                location: location.clone(),
+            };
+            spawned.get_or_create(&labels).inc_by(row.spawned);
+            for (reason, count) in [
+                ("completed", row.ended.completed),
+                ("cancelled", row.ended.cancelled),
+                ("panicked", row.ended.panicked),
+                ("unknown", row.ended.unknown),
+            ] {
+                ended
+                    .get_or_create(&LocationReason {
+                        location: location.clone(),
+                        reason,
+                    })
+                    .inc_by(count);
+            }
+            live.get_or_create(&labels)
+                .set(i64::try_from(row.live).unwrap_or(i64::MAX));
+            polls.get_or_create(&labels).inc_by(row.polls);
+            busy.get_or_create(&labels).inc_by(row.busy_ns as f64 / 1e9);
+            slow.get_or_create(&labels).inc_by(row.slow_polls);
+        }
+        registry.register(
+            "site_tasks_spawned",
+            "Tasks spawned since start, by spawn location (location=\"other\": the sites past \
+             the site table's bound)",
+            spawned,
+        );
+        registry.register(
+            "site_tasks_ended",
+            "Tasks ended since start, by spawn location and how they ended (unknown: the \
+             runtime did not say)",
+            ended,
+        );
+        registry.register(
+            "site_live_tasks",
+            "Tasks alive now, by spawn location",
+            live,
+        );
+        registry.register(
+            "site_polls",
+            "Polls since start of the tasks spawned at a location, alive or ended",
+            polls,
+        );
+        registry.register(
+            "site_busy_seconds",
+            "Time inside poll since start of the tasks spawned at a location, alive or ended",
+            busy,
+        );
+        registry.register(
+            "site_slow_polls",
+            "Polls that took at least the slow-poll threshold, by spawn location",
+            slow,
+        );
+    }
+    let firing = Family::<LintLabel, Gauge>::default();
+    for id in monitor_core::LintId::ALL {
+        firing
+            .get_or_create(&LintLabel { lint: id.as_str() })
+            .set(0);
+    }
+    for lint in monitor_core::lints(&**introspect) {
+        firing
+            .get_or_create(&LintLabel {
+                lint: lint.id.as_str(),
+            })
+            .inc();
+    }
+    registry.register(
+        "lints_firing",
+        "Lints firing now, by lint id (a task or a spawn site each; see docs/LINTS.md)",
+        firing,
+    );
 }
 
 /// The classic Prometheus text format (0.0.4) of an OpenMetrics text made

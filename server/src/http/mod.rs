@@ -16,14 +16,18 @@
 //! | `GET /` | the tasks page (`?tab=terminated`, `filter`, `sort`, `persistent`) |
 //! | `GET /tasks/{id}` | one task: state, creation chain, await stack, cancel |
 //! | `GET /stats`, `GET /console` | runtime stats; the console namespace |
+//! | `GET /sites`, `GET /lints` | per-spawn-site statistics (`?sort=`); the lints firing now |
 //! | `GET /api/tasks` | live tasks, streamed, the objects of `ps --json` |
 //! | `GET /api/tasks/{id}` | `where --json` |
 //! | `GET /api/terminated` | `ps-terminated --json` |
 //! | `POST /api/tasks/{id}/cancel` | cancel, with the truthful outcome |
 //! | `GET /api/stats` | counts |
+//! | `GET /api/sites` | `sites --json` (`sort`, `limit`) |
+//! | `GET /api/lints` | `lints --json` |
 //! | `GET /api/namespace`, `POST /api/namespace/{name}` | values, tunables, actions |
 //! | `GET /api/session` | the CSRF token for programs without a bearer token |
 //! | `GET /metrics` | OpenMetrics text |
+//! | `GET /x/{slug}`, `POST /x/{slug}/{action}` | a page a [`WebExtension`] adds, and its actions |
 //!
 //! See `docs/SECURITY.md` for the rules (Host check, bearer token or login
 //! cookie, CSRF) and `docs/FLEET.md` for Prometheus.
@@ -56,7 +60,9 @@ use crate::{
     transport::TcpTransport,
 };
 use body::{Body, HttpError};
-use security::{Caller, Guard};
+pub(crate) use security::LoginExpiry;
+use security::{Caller, Guard, Identity};
+pub use security::{DEFAULT_LOGIN_IDLE, DEFAULT_LOGIN_LIFETIME};
 
 /// The HTTP listener's default port (`http://127.0.0.1:50103/`).
 pub const HTTP_PORT: u16 = 50103;
@@ -75,6 +81,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a client may take to send a request's head once it started.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body once its head
+/// arrived (a slowloris body, dripped a byte at a time, is answered 408).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection may send nothing (between requests, or in a body)
 /// before it is closed.
@@ -112,18 +122,212 @@ pub const READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// // Served at /x/build, linked from every page's navigation.
 /// # drop(monitor);
 /// ```
+///
+/// # Actions
+///
+/// A page may also change things: [`render_page`](WebExtension::render_page)
+/// draws forms with [`PageContext::action_form`], which POST to
+/// `/x/{slug}/{action}`; the server checks the Host, the caller's token or
+/// login cookie and the CSRF token and Origin (as for every state change)
+/// and only then calls [`act`](WebExtension::act), then shows the page
+/// again with the outcome (or the error, with its status: 400, 404, 409).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use monitor_server::http::{
+///     ActionError, ActionForm, ActionFuture, ActionOutcome, PageContext, WebExtension,
+///     maud::{Markup, html},
+/// };
+///
+/// #[derive(Default)]
+/// struct Counter(AtomicU64);
+///
+/// impl WebExtension for Counter {
+///     fn slug(&self) -> &str {
+///         "counter"
+///     }
+///     fn title(&self) -> &str {
+///         "Counter"
+///     }
+///     fn render(&self) -> Markup {
+///         html! { p { "count " (self.0.load(Ordering::Relaxed)) } }
+///     }
+///     fn render_page(&self, page: &PageContext<'_>) -> Markup {
+///         html! {
+///             (self.render())
+///             (page.action_form("add", html! { input type="number" name="by" value="1"; }, "Add"))
+///         }
+///     }
+///     fn act<'a>(&'a self, action: &'a str, form: &'a ActionForm) -> ActionFuture<'a> {
+///         Box::pin(async move {
+///             if action != "add" {
+///                 return Err(ActionError::NotFound(format!("no action {action:?}; known: add")));
+///             }
+///             let by: u64 = form.require("by")?.parse().map_err(|_| {
+///                 ActionError::BadRequest("by must be a non-negative integer".into())
+///             })?;
+///             let now = self.0.fetch_add(by, Ordering::Relaxed) + by;
+///             Ok(ActionOutcome::new(format!("count is now {now}")))
+///         })
+///     }
+/// }
+/// ```
 pub trait WebExtension: Send + Sync + 'static {
     /// The page's path segment: it is served at `/x/{slug}`. ASCII letters,
     /// digits, `-` and `_`.
     fn slug(&self) -> &str;
     /// The page's title, also its link in the navigation.
     fn title(&self) -> &str;
-    /// The page's content (maud escapes every interpolated value).
+    /// The page's content (maud escapes every interpolated value), without
+    /// forms: what a read-only view shows.
     fn render(&self) -> maud::Markup;
+    /// The page as the web UI serves it, with the forms of its actions
+    /// (made with `page`, which carries the CSRF token). Default:
+    /// [`render`](WebExtension::render).
+    fn render_page(&self, page: &PageContext<'_>) -> maud::Markup {
+        let _ = page;
+        self.render()
+    }
+    /// Performs `action` (the last segment of `POST /x/{slug}/{action}`)
+    /// with the form's fields, after the server checked authentication and
+    /// CSRF. Called on the monitor's thread: the future may await (it is
+    /// given [`ACTION_TIMEOUT`], then dropped and answered with 504) but
+    /// must not block. Default: every action is unknown (404).
+    fn act<'a>(&'a self, action: &'a str, form: &'a ActionForm) -> ActionFuture<'a> {
+        let _ = form;
+        let message = format!("the page /x/{} has no action {action:?}", self.slug());
+        Box::pin(std::future::ready(Err(ActionError::NotFound(message))))
+    }
     /// Adds this source's metrics to a `/metrics` scrape. Default: none.
     /// Keep label sets bounded (no free-form names in labels).
     fn collect_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         let _ = registry;
+    }
+}
+
+/// How long [`WebExtension::act`] may take before the request is answered
+/// with 504 (the action's future is dropped; work it started elsewhere may
+/// still finish).
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`WebExtension::act`] returns.
+pub type ActionFuture<'a> =
+    Pin<Box<dyn std::future::Future<Output = Result<ActionOutcome, ActionError>> + 'a>>;
+
+/// What an action did, shown above its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    message: String,
+}
+
+impl ActionOutcome {
+    /// An outcome saying `message` (`schedule cleanup: run requested`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Why an action was refused; the variant is the HTTP status of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// 400: a field is missing or malformed, or the action is not one the
+    /// page knows how to take with these fields.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: the action, or what it names, does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: it exists but cannot be done in its current state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl ActionError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ActionError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ActionError::NotFound(_) => StatusCode::NOT_FOUND,
+            ActionError::Conflict(_) => StatusCode::CONFLICT,
+        }
+    }
+}
+
+/// The fields of an action's form (the CSRF token already taken out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionForm {
+    fields: Vec<(String, String)>,
+}
+
+impl ActionForm {
+    /// A form of these fields, in order (for tests and for calling
+    /// [`WebExtension::act`] directly).
+    pub fn new<K: Into<String>, V: Into<String>>(fields: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            fields: fields
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
+        }
+    }
+
+    /// The first value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        form_value(&self.fields, name)
+    }
+
+    /// The first value of field `name`, or a 400 naming the missing field.
+    pub fn require(&self, name: &str) -> Result<&str, ActionError> {
+        self.get(name).ok_or_else(|| {
+            ActionError::BadRequest(format!(
+                "the form has no field {name:?}, which this action needs"
+            ))
+        })
+    }
+
+    /// Every field, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// What [`WebExtension::render_page`] draws its forms with: where they post
+/// and the CSRF token they carry.
+#[derive(Debug)]
+pub struct PageContext<'a> {
+    slug: &'a str,
+    csrf: &'a str,
+}
+
+impl PageContext<'_> {
+    /// The path a form for `action` posts to: `/x/{slug}/{action}`.
+    pub fn action_path(&self, action: &str) -> String {
+        format!("/x/{}/{action}", self.slug)
+    }
+
+    /// The hidden CSRF field every form of the page must carry.
+    pub fn csrf_field(&self) -> maud::Markup {
+        maud::html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// A POST form for `action`: `fields` (inputs named as
+    /// [`WebExtension::act`] reads them), the CSRF field and a submit
+    /// button labelled `button`.
+    pub fn action_form(&self, action: &str, fields: maud::Markup, button: &str) -> maud::Markup {
+        maud::html! {
+            form.action method="post" action=(self.action_path(action)) {
+                (self.csrf_field())
+                (fields)
+                " " button type="submit" { (button) }
+            }
+        }
     }
 }
 
@@ -134,6 +338,7 @@ pub(crate) struct HttpOptions {
     pub(crate) port: Option<u16>,
     pub(crate) host_names: Vec<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) login_expiry: LoginExpiry,
     pub(crate) extensions: Vec<Arc<dyn WebExtension>>,
 }
 
@@ -163,8 +368,7 @@ impl HttpOptions {
         tcp: bool,
         host: std::net::IpAddr,
         monitor_port: u16,
-        token: Option<String>,
-        auth_delay: Duration,
+        auth: Option<Arc<crate::auth::Auth>>,
         write_timeout: Duration,
     ) -> Result<Option<(SocketAddr, LocalService)>, MonitorError> {
         if !self.enabled(tcp) {
@@ -204,7 +408,8 @@ impl HttpOptions {
         let listener =
             TcpTransport::bind(SocketAddr::new(host, self.port.unwrap_or(default_port)))?;
         let addr = listener.local_addr();
-        let guard = Guard::new(addr, token, auth_delay, &self.host_names);
+        let expiry = self.login_expiry.check().map_err(MonitorError::Config)?;
+        let guard = Guard::new(addr, auth, &self.host_names, expiry);
         let extensions = self.extensions;
         let service: LocalService = Box::new(move |shared| {
             let state = Rc::new(HttpState {
@@ -301,6 +506,7 @@ async fn connection_task(connection: Connection, state: Rc<HttpState>) {
         .timer(io::AsyncIoTimer)
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(io::MAX_HEADERS)
         // A client that sends its request and then shuts down its sending
         // side (`curl --data @-`, scripts, `nc -N`) still gets its answer.
         .half_close(true)
@@ -333,6 +539,15 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     fn csrf(&self) -> &str {
         self.state.guard.csrf_token(&self.caller)
+    }
+
+    /// The CSRF token of a browser login, which can be ended with
+    /// `POST /logout`; `None` for bearer and open callers.
+    fn logout_csrf(&self) -> Option<&str> {
+        match &self.caller {
+            Caller::Cookie { csrf } => Some(csrf),
+            Caller::Open | Caller::Bearer => None,
+        }
     }
 }
 
@@ -367,13 +582,22 @@ async fn route(
     }
 
     let caller = match state.guard.authenticate(request.headers(), peer).await? {
-        Some(caller) => caller,
-        None if is_api => {
+        Identity::Known(caller) => caller,
+        Identity::Anonymous if is_api => {
             return Err(security::unauthorized(
                 "this monitor requires its token: send Authorization: Bearer TOKEN",
             ));
         }
-        None => return Ok(pages::redirect("/login")),
+        Identity::Anonymous => return Ok(pages::redirect("/login")),
+        // An expired or unknown login: 401, and the login page saying why.
+        Identity::Stale(why) => {
+            let response = if is_api {
+                security::unauthorized(&why).into_response()
+            } else {
+                pages::login_page(state, Some(&why))
+            };
+            return Ok(state.guard.refuse_stale(response));
+        }
     };
     let ctx = Ctx {
         state,
@@ -394,6 +618,8 @@ async fn route(
         }
         (&Method::GET, ["api", "terminated"]) => api::terminated(&ctx, &query),
         (&Method::GET, ["api", "stats"]) => api::stats(&ctx),
+        (&Method::GET, ["api", "sites"]) => api::sites(&ctx, &query),
+        (&Method::GET, ["api", "lints"]) => api::lints(&ctx),
         (&Method::GET, ["api", "session"]) => api::session(&ctx),
         (&Method::GET, ["api", "namespace"]) => api::namespace(&ctx),
         (&Method::POST, ["api", "namespace", name]) => {
@@ -416,6 +642,8 @@ async fn route(
             pages::cancel(&ctx, id).await
         }
         (&Method::GET, ["stats"]) => Ok(pages::stats(&ctx)),
+        (&Method::GET, ["sites"]) => pages::sites(&ctx, &query),
+        (&Method::GET, ["lints"]) => Ok(pages::lints(&ctx)),
         (&Method::GET, ["console"]) => Ok(pages::console(&ctx, None)),
         (&Method::POST, ["console", name]) => {
             let headers = request.headers().clone();
@@ -425,7 +653,50 @@ async fn route(
                 .check_state_change(&headers, &ctx.caller, form_value(&form, "csrf"))?;
             pages::console_change(&ctx, name, &form).await
         }
-        (&Method::GET, ["x", slug]) => pages::extension(&ctx, slug),
+        (&Method::GET, ["x", slug]) => pages::extension(&ctx, slug, None),
+        (&Method::POST, ["x", slug, action]) => {
+            let extension = pages::find_extension(&ctx, slug)?;
+            let headers = request.headers().clone();
+            let form = read_form(request).await?;
+            ctx.state
+                .guard
+                .check_state_change(&headers, &ctx.caller, form_value(&form, "csrf"))?;
+            let form = ActionForm::new(form.into_iter().filter(|(name, _)| name != "csrf"));
+            let outcome = async { Some(extension.act(action, &form).await) }
+                .or(async {
+                    async_io::Timer::after(ACTION_TIMEOUT).await;
+                    None
+                })
+                .await;
+            let outcome = outcome.ok_or_else(|| {
+                HttpError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "the action {action:?} of /x/{slug} did not finish within \
+                         {ACTION_TIMEOUT:?}; what it started may still complete"
+                    ),
+                )
+            })?;
+            eprintln!(
+                "monitor: action {action} of /x/{slug} over HTTP by {peer}: {}",
+                match &outcome {
+                    Ok(done) => done.message().to_owned(),
+                    Err(err) => format!("refused ({err})"),
+                }
+            );
+            pages::extension(&ctx, slug, Some(outcome))
+        }
+        (&Method::POST, ["logout"]) => {
+            let headers = request.headers().clone();
+            let form = read_form(request).await?;
+            ctx.state
+                .guard
+                .check_state_change(&headers, &ctx.caller, form_value(&form, "csrf"))?;
+            let mut response = pages::redirect("/login");
+            let cleared = ctx.state.guard.logout(&ctx.caller);
+            response.headers_mut().insert(header::SET_COOKIE, cleared);
+            Ok(response)
+        }
         _ => Err(no_route(&method, &segments)),
     }
 }
@@ -438,6 +709,10 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         | ["api", "tasks", _]
         | ["api", "terminated"]
         | ["api", "stats"]
+        | ["api", "sites"]
+        | ["api", "lints"]
+        | ["sites"]
+        | ["lints"]
         | ["api", "session"]
         | ["api", "namespace"]
         | ["metrics"]
@@ -445,7 +720,9 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         | ["stats"]
         | ["assets", _]
         | ["x", _] => Some("GET"),
-        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] => Some("POST"),
+        ["api", "tasks", _, "cancel"] | ["api", "namespace", _] | ["x", _, _] | ["logout"] => {
+            Some("POST")
+        }
         ["tasks", _, "cancel"] | ["console", _] => Some(if segments[0] == "console" {
             "POST"
         } else {
@@ -463,15 +740,35 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         .with_header(header::ALLOW, allowed),
         None => HttpError::not_found(format!(
             "no such page or API route: /{}; see / for the web UI and /api/tasks, \
-             /api/terminated, /api/stats, /api/namespace, /metrics for programs",
+             /api/terminated, /api/stats, /api/sites, /api/lints, /api/namespace, /metrics \
+             for programs",
             segments.join("/")
         )),
     }
 }
 
-/// Reads a request body of at most [`MAX_BODY_BYTES`], with the same stall
-/// deadline as every read.
+/// Reads a request body of at most [`MAX_BODY_BYTES`] within
+/// [`BODY_TIMEOUT`]: the stall deadline of every read does not stop a
+/// client that drips a byte now and then.
 async fn read_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
+    read_whole_body(request)
+        .or(async {
+            async_io::Timer::after(BODY_TIMEOUT).await;
+            Err(HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s (bodies of up to \
+                     {MAX_BODY_BYTES} bytes are accepted, sent within {} s of the head)",
+                    BODY_TIMEOUT.as_secs(),
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_header(header::CONNECTION, "close"))
+        })
+        .await
+}
+
+async fn read_whole_body(request: Request<Incoming>) -> Result<Bytes, HttpError> {
     let too_large = || {
         HttpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -4,17 +4,22 @@
 //! `<noscript>` meta refresh — and refreshed in place by the vendored htmx
 //! when scripts run.
 
+use std::{collections::HashMap, sync::Arc};
+
 use hyper::{
     Response, StatusCode,
     header::{self, HeaderValue},
 };
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use monitor_core::{TaskEnd, TaskSnapshot, TaskTrace};
+use monitor_core::{
+    Lint, LintSubject, Severity, SiteStats, TaskEnd, TaskId, TaskSnapshot, TaskTrace,
+    dispatch::{ArgInfo, ArgKind},
+};
 
 use super::{
-    Ctx, Form, HttpError, HttpState,
-    api::{self, CancelReply, ListQuery},
+    ActionError, ActionOutcome, Ctx, Form, HttpError, HttpState, PageContext, WebExtension,
+    api::{self, CancelReply, ListQuery, SitesQuery},
     body::{Body, respond},
     form_value, parse_task_id,
 };
@@ -47,14 +52,31 @@ tr.blocking{background:#ffe1e1}tr.blocking td:nth-child(2){font-weight:bold;colo
 .tabs a{display:inline-block;padding:.4em .9em;margin-right:.3em;background:#e3e6ea;border-radius:.4em .4em 0 0;color:#1d2430;text-decoration:none}
 .tabs a.active{background:#fff;font-weight:bold}
 form.filters{margin:.6em 0;display:flex;gap:.6em;align-items:center;flex-wrap:wrap}
-.notice{background:#fff6d6;border:1px solid #e8d48a;padding:.6em .9em;margin:.6em 0}
+form.action{display:inline-block;margin:0 .3em .2em 0}
+.notice{white-space:pre-line;background:#fff6d6;border:1px solid #e8d48a;padding:.6em .9em;margin:.6em 0}
 .error{background:#ffe1e1;border-color:#e8a0a0}
 pre{background:#fff;padding:.6em;border:1px solid #e3e6ea;overflow:auto}
 code{font-size:.95em}
+tr.flagged td:first-child{box-shadow:inset 4px 0 #d98a00}
+a.lint{display:inline-block;font-size:.8em;padding:0 .4em;margin:0 .2em .1em 0;border-radius:.3em;background:#fff0c2;color:#6b4a00;text-decoration:none}
+a.lint.error{background:#ffd0d0;color:#8a0000}
+th a{color:inherit}th a.sorted{text-decoration:none;font-weight:bold}
+section.lint{background:#fff;border:1px solid #e3e6ea;border-left:4px solid #d98a00;padding:.5em .9em;margin:.6em 0}
+section.lint.error{border-left-color:#b00020}section.lint h2{font-size:1em;margin:.2em 0}
+form.logout{display:inline;margin-left:auto}
 button.danger{background:#b00020;color:#fff;border:0;padding:.45em 1em;border-radius:.3em}
 ";
 
-fn layout(ctx_state: &HttpState, title: &str, refresh: bool, content: Markup) -> Markup {
+/// A page in the common frame. `logout` is the CSRF token of a browser
+/// login, which gets a "Log out" button (a bearer or open caller has
+/// nothing to end).
+fn layout(
+    ctx_state: &HttpState,
+    logout: Option<&str>,
+    title: &str,
+    refresh: bool,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -72,10 +94,18 @@ fn layout(ctx_state: &HttpState, title: &str, refresh: bool, content: Markup) ->
                 header {
                     strong { "monitor" }
                     a href="/" { "Tasks" }
+                    a href="/sites" { "Sites" }
+                    a href="/lints" { "Lints" }
                     a href="/stats" { "Stats" }
                     a href="/console" { "Console" }
                     @for extension in &ctx_state.extensions {
                         a href={ "/x/" (extension.slug()) } { (extension.title()) }
+                    }
+                    @if let Some(csrf) = logout {
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Log out" }
+                        }
                     }
                 }
                 main { (content) }
@@ -125,6 +155,7 @@ pub(super) fn asset(name: &str) -> Result<Response<Body>, HttpError> {
 pub(super) fn login_page(state: &HttpState, message: Option<&str>) -> Response<Body> {
     page(layout(
         state,
+        None,
         "Log in",
         false,
         html! {
@@ -185,6 +216,12 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
     };
     let persistent_only = form_value(query, "persistent").is_some_and(|v| !v.is_empty());
     let introspect = &ctx.state.shared.introspect;
+    let fired = if terminated_tab {
+        Vec::new()
+    } else {
+        monitor_core::lints(&**introspect)
+    };
+    let flags = Flags::new(&fired);
     let keep = |task: &TaskSnapshot| {
         commands::matches_filter(task, list.filter) && (!persistent_only || task.persistent)
     };
@@ -277,11 +314,12 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             } @else {
                 table {
                     thead { tr { th { "Task" } th { "State" } th { "Name" } th { "Location" }
-                        th { "Age" } th { "Polls" } th { "Busy" } th { "In poll" } th {} } }
+                        th { "Age" } th { "Polls" } th { "Busy" } th { "In poll" } th { "Lints" } th {} } }
                     tbody {
                         @for task in &live {
                             @let blocking = task.poll_ns.is_some_and(|ns| ns >= BLOCKING_POLL_NS);
-                            tr.blocking[blocking] data-task-id=(task.id) {
+                            @let flags = flags.of(task);
+                            tr.blocking[blocking].flagged[!flags.is_empty()] data-task-id=(task.id) {
                                 td.num { (task_link(task)) }
                                 td { (task.state) }
                                 td.name { (task.display_name()) }
@@ -294,6 +332,7 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
                                     (Some(ns), None) => { (duration_ns(ns)) }
                                     _ => { "-" }
                                 } }
+                                td.flags { @for lint in &flags { (lint_badge(lint)) } }
                                 td { a.cancel href={ "/tasks/" (task.id) "/cancel" } { "cancel" } }
                             }
                         }
@@ -302,7 +341,13 @@ pub(super) fn tasks(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpE
             }
         }
     };
-    Ok(page(layout(ctx.state, "Tasks", true, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Tasks",
+        true,
+        content,
+    )))
 }
 
 /// The path and query of the tasks page as asked, for htmx's refresh.
@@ -392,7 +437,13 @@ pub(super) fn task(
             p { a href="/?tab=terminated" { "All terminated tasks" } }
         }
     };
-    Ok(page(layout(ctx.state, &title, false, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        &title,
+        false,
+        content,
+    )))
 }
 
 /// `GET /tasks/{id}/cancel`: the confirmation (works without JavaScript).
@@ -419,7 +470,13 @@ pub(super) fn confirm_cancel(ctx: &Ctx<'_>, id: &str) -> Result<Response<Body>, 
             a href={ "/tasks/" (task.id) } { "No, keep it" }
         }
     };
-    Ok(page(layout(ctx.state, &title, false, content)))
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        &title,
+        false,
+        content,
+    )))
 }
 
 /// `POST /tasks/{id}/cancel`: cancels, then shows the task with the outcome.
@@ -450,7 +507,181 @@ pub(super) fn stats(ctx: &Ctx<'_>) -> Response<Body> {
         p { "The same numbers: " a href="/api/stats" { "/api/stats" } " (JSON), "
             a href="/metrics" { "/metrics" } " (OpenMetrics)." }
     };
-    page(layout(ctx.state, "Stats", true, content))
+    page(layout(ctx.state, ctx.logout_csrf(), "Stats", true, content))
+}
+
+/// The lints firing now, indexed by task and by site, so marking every
+/// row of a large table stays linear.
+struct Flags<'a> {
+    by_task: HashMap<TaskId, Vec<&'a Lint>>,
+    by_site: HashMap<Option<&'a str>, Vec<&'a Lint>>,
+    /// Subjects of kinds added later: asked one by one.
+    other: Vec<&'a Lint>,
+}
+
+impl<'a> Flags<'a> {
+    fn new(fired: &'a [Lint]) -> Self {
+        let mut flags = Flags {
+            by_task: HashMap::new(),
+            by_site: HashMap::new(),
+            other: Vec::new(),
+        };
+        for lint in fired {
+            match &lint.subject {
+                LintSubject::Task { id, .. } => flags.by_task.entry(*id).or_default().push(lint),
+                LintSubject::Site { location, .. } => flags
+                    .by_site
+                    .entry(location.as_deref())
+                    .or_default()
+                    .push(lint),
+                _ => flags.other.push(lint),
+            }
+        }
+        flags
+    }
+
+    /// The lints about `task`: its own, then its site's.
+    fn of(&self, task: &TaskSnapshot) -> Vec<&'a Lint> {
+        let mut found: Vec<&'a Lint> = Vec::new();
+        found.extend(self.by_task.get(&task.id).into_iter().flatten());
+        found.extend(
+            self.by_site
+                .get(&Some(task.location.as_str()))
+                .into_iter()
+                .flatten(),
+        );
+        found.extend(self.other.iter().filter(|lint| lint.subject.covers(task)));
+        found
+    }
+
+    /// The lints about the site of `row` (`None`: the overflow row).
+    fn of_site(&self, location: Option<&str>) -> Vec<&'a Lint> {
+        self.by_site.get(&location).cloned().unwrap_or_default()
+    }
+}
+
+/// A lint's mark in a table row, linking to its explanation.
+fn lint_badge(lint: &Lint) -> Markup {
+    html! {
+        a.lint.error[lint.severity == Severity::Error] href={ "/lints#" (lint.id) }
+            title=(lint.message) data-lint=(lint.id) { (lint.id) }
+    }
+}
+
+/// The tasks page filtered on one spawn location.
+fn location_link(location: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("filter", location);
+    format!("/?{}", query.finish())
+}
+
+/// `GET /sites`: the `sites` table, sortable by its column headers.
+pub(super) fn sites(ctx: &Ctx<'_>, query: &Form) -> Result<Response<Body>, HttpError> {
+    let asked = SitesQuery::parse(query)?;
+    let (rows, total) = api::site_rows(ctx, &asked)?;
+    let fired = monitor_core::lints(&*ctx.state.shared.introspect);
+    let sort = asked.sort.unwrap_or("busy");
+    let header = |key: &'static str, label: &'static str| {
+        html! {
+            th { a.sorted[sort == key] href={ "/sites?sort=" (key) } title={ "sort by " (key) } { (label) } }
+        }
+    };
+    let flags = Flags::new(&fired);
+    let site_flags = |row: &SiteStats| flags.of_site(row.location.as_deref());
+    let content = html! {
+        h1 { "Spawn sites" }
+        p { (total) " spawn site" (if total == 1 { "" } else { "s" })
+            @if rows.len() < total { " (showing " (rows.len()) ")" }
+            ". Ended tasks are folded into their site; live ones are added now. Percentiles are \
+             log-bucket bounds (<1ms, <2ms, …). The same rows: " a href="/api/sites" { "/api/sites" } "." }
+        div id="sites" hx-get=(format!("/sites?sort={sort}")) hx-trigger={ "every " (REFRESH_SECS) "s" }
+            hx-select="#sites" hx-swap="outerHTML" {
+            table {
+                thead { tr {
+                    (header("location", "Location")) th { "Name" } (header("live", "Live"))
+                    (header("spawned", "Spawned")) th { "Ended ok/cancel/panic" }
+                    (header("polls", "Polls")) (header("busy", "Busy")) (header("slow", "Slow polls"))
+                    (header("p99", "Poll p50/p90/p99")) th { "Lifetime p50/p90/p99" } th { "Future" } th { "Lints" }
+                } }
+                tbody {
+                    @for row in &rows {
+                        @let flags = site_flags(row);
+                        tr.flagged[!flags.is_empty()] data-location=(row.display_location()) {
+                            td { @match &row.location {
+                                Some(location) => a href=(location_link(location)) title="its live tasks" { code { (location) } },
+                                None => em { "(other sites)" },
+                            } }
+                            td { (row.name.as_deref().unwrap_or("-")) }
+                            td.num.live { (row.live) }
+                            td.num.spawned { (row.spawned) }
+                            td.num { (row.ended.completed) "/" (row.ended.cancelled) "/" (row.ended.panicked)
+                                @if row.ended.unknown > 0 { " +" (row.ended.unknown) " ended" } }
+                            td.num { (row.polls) }
+                            td.num { (duration_ns(row.busy_ns)) }
+                            td.num { (row.slow_polls) }
+                            td { (commands::percentile(&row.poll_time, row.poll_time.p50_ns)) " "
+                                (commands::percentile(&row.poll_time, row.poll_time.p90_ns)) " "
+                                (commands::percentile(&row.poll_time, row.poll_time.p99_ns)) }
+                            td { (commands::percentile(&row.lifetime, row.lifetime.p50_ns)) " "
+                                (commands::percentile(&row.lifetime, row.lifetime.p90_ns)) " "
+                                (commands::percentile(&row.lifetime, row.lifetime.p99_ns)) }
+                            td.num { @match row.largest_future { Some(bytes) => { (bytes) " B" }, None => "-" } }
+                            td.flags { @for lint in &flags { (lint_badge(lint)) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Sites",
+        true,
+        content,
+    )))
+}
+
+/// `GET /lints`: what fires now, each with its explanation and fix.
+pub(super) fn lints(ctx: &Ctx<'_>) -> Response<Body> {
+    let introspect = &ctx.state.shared.introspect;
+    let fired = monitor_core::lints(&**introspect);
+    let thresholds = introspect
+        .sites()
+        .map_or_else(Default::default, |sites| sites.thresholds());
+    let content = html! {
+        h1 { "Lints" }
+        p { "Thresholds: " code { (thresholds) } " (set with the console's "
+            code { "lints --set NAME=VALUE" } "). The same list: " a href="/api/lints" { "/api/lints" } "." }
+        div id="lints" hx-get="/lints" hx-trigger={ "every " (REFRESH_SECS) "s" }
+            hx-select="#lints" hx-swap="outerHTML" {
+            @if fired.is_empty() {
+                p.notice id="no-lints" { "No lint fires now." }
+            } @else {
+                p { (fired.len()) " lint" (if fired.len() == 1 { "" } else { "s" }) " fire now, most severe first." }
+            }
+            @for (i, lint) in fired.iter().enumerate() {
+                // The first of each id is the anchor the tasks table links to.
+                @let first = fired.iter().position(|other| other.id == lint.id) == Some(i);
+                section.lint.error[lint.severity == Severity::Error] id=[first.then(|| lint.id.as_str())]
+                    data-lint=(lint.id) {
+                    h2 { "[" (lint.severity) "] " (lint.id) " — " @match &lint.subject {
+                        LintSubject::Task { id, name, .. } => {
+                            a href={ "/tasks/" (id) } { "task " (id) } " (" (name.as_deref().unwrap_or("-")) ")"
+                        }
+                        LintSubject::Site { location: Some(location), .. } => {
+                            "site " a href=(location_link(location)) { code { (location) } }
+                        }
+                        _ => { "(other sites)" }
+                    } }
+                    p { (lint.message) }
+                    p { strong { "Why: " } (lint.explanation) }
+                    p { strong { "Fix: " } (lint.fix) }
+                }
+            }
+        }
+    };
+    page(layout(ctx.state, ctx.logout_csrf(), "Lints", true, content))
 }
 
 /// `GET /console` (and the page after a change, with its outcome).
@@ -484,8 +715,9 @@ pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) ->
                                                 value=(entry.text.as_deref().unwrap_or(""));
                                             " " button type="submit" { "Set" }
                                         } @else {
-                                            input type="text" name="args"
-                                                placeholder=(entry.usage.as_deref().unwrap_or(""));
+                                            @for arg in entry.args.iter().flatten() {
+                                                (arg_field(arg))
+                                            }
                                             " " button type="submit" { "Call" }
                                         }
                                     }
@@ -497,7 +729,84 @@ pub(super) fn console(ctx: &Ctx<'_>, outcome: Option<Result<String, String>>) ->
             },
         }
     };
-    page(layout(ctx.state, "Console", false, content))
+    page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        "Console",
+        false,
+        content,
+    ))
+}
+
+/// The form field of an action's argument `arg`: named `arg.NAME`, typed
+/// from its declaration (a number, a choice, a checkbox, …). The console's
+/// parser still checks the value, so what a browser lets through is
+/// refused with the same message as at the prompt.
+fn arg_field(arg: &ArgInfo) -> Markup {
+    let field = format!("arg.{}", arg.name);
+    let label = arg.value_name.as_deref().unwrap_or(&arg.name);
+    let placeholder = match (&arg.default, &arg.kind) {
+        (Some(default), _) => format!("default {default}"),
+        (None, ArgKind::Duration) => "500ms, 2s, 1m30s".to_owned(),
+        (None, _) if arg.variadic => "space-separated; quote to keep spaces".to_owned(),
+        (None, _) if !arg.required => "optional".to_owned(),
+        (None, _) => String::new(),
+    };
+    let required = arg.required && !arg.variadic;
+    html! {
+        label.arg title=[arg.help.as_deref()] {
+            (label) " "
+            @match &arg.kind {
+                ArgKind::Flag => input type="checkbox" name=(field) value="1";,
+                ArgKind::Choice(words) => select name=(field) required[required] {
+                    @if !required { option value="" { "-" } }
+                    @for word in words {
+                        option value=(word) selected[arg.default.as_deref() == Some(word)] { (word) }
+                    }
+                },
+                ArgKind::Int if !arg.variadic => input type="number" step="1" name=(field)
+                    required[required] placeholder=(placeholder);,
+                ArgKind::TaskId if !arg.variadic => input type="number" min="1" step="1"
+                    name=(field) required[required] placeholder=(placeholder);,
+                _ => input type="text" name=(field) required[required] placeholder=(placeholder);,
+            }
+        }
+        " "
+    }
+}
+
+/// The console words for an action's typed form fields (`arg.NAME`), in
+/// declaration order: positionals as they are, options as `--long VALUE`,
+/// checked flags as `--long`; fields left empty are left out, and a
+/// variadic field is split like the console splits a line.
+fn words_from_fields(args: &[ArgInfo], form: &Form) -> Result<Vec<String>, HttpError> {
+    let mut words = Vec::new();
+    for arg in args {
+        let Some(value) = form_value(form, &format!("arg.{}", arg.name)) else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        let values = if arg.variadic {
+            shell_words::split(value).map_err(|err| {
+                HttpError::bad_request(format!("cannot split {} {value:?}: {err}", arg.name))
+            })?
+        } else {
+            vec![value.to_owned()]
+        };
+        match (&arg.kind, &arg.long) {
+            (ArgKind::Flag, Some(long)) => words.push(format!("--{long}")),
+            (_, Some(long)) => {
+                for value in values {
+                    words.push(format!("--{long}"));
+                    words.push(value);
+                }
+            }
+            (_, None) => words.extend(values),
+        }
+    }
+    Ok(words)
 }
 
 /// `POST /console/{name}`: sets a tunable or calls an action, then shows the
@@ -508,11 +817,17 @@ pub(super) async fn console_change(
     form: &Form,
 ) -> Result<Response<Body>, HttpError> {
     let value = form_value(form, "value").map(str::to_owned);
+    // One `args` line (as typed at the prompt), or the typed fields the
+    // page draws.
     let args = match form_value(form, "args") {
-        None => None,
         Some(line) => Some(shell_words::split(line).map_err(|err| {
             HttpError::bad_request(format!("cannot split the arguments {line:?}: {err}"))
         })?),
+        None if value.is_none() => match api::action_args(ctx, name) {
+            Some(declared) => Some(words_from_fields(&declared, form)?),
+            None => None,
+        },
+        None => None,
     };
     let outcome = match api::change(ctx, name, value, args).await {
         Ok(reply) => Ok(reply.output),
@@ -522,14 +837,63 @@ pub(super) async fn console_change(
     Ok(console(ctx, Some(outcome)))
 }
 
-/// `GET /x/{slug}`: a page another crate registered.
-pub(super) fn extension(ctx: &Ctx<'_>, slug: &str) -> Result<Response<Body>, HttpError> {
-    let extension = ctx
-        .state
+pub(super) fn find_extension<'a>(
+    ctx: &Ctx<'a>,
+    slug: &str,
+) -> Result<&'a Arc<dyn WebExtension>, HttpError> {
+    let state: &'a HttpState = ctx.state;
+    state
         .extensions
         .iter()
         .find(|extension| extension.slug() == slug)
-        .ok_or_else(|| HttpError::not_found(format!("no page /x/{slug}")))?;
-    let content = html! { h1 { (extension.title()) } (extension.render()) };
-    Ok(page(layout(ctx.state, extension.title(), false, content)))
+        .ok_or_else(|| {
+            let known: Vec<String> = state
+                .extensions
+                .iter()
+                .map(|extension| format!("/x/{}", extension.slug()))
+                .collect();
+            HttpError::not_found(format!(
+                "no page /x/{slug}; pages added by extensions: {}",
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+}
+
+/// `GET /x/{slug}`: a page another crate registered; after one of its
+/// actions (`POST /x/{slug}/{action}`), with the outcome, and the error's
+/// status when it was refused.
+pub(super) fn extension(
+    ctx: &Ctx<'_>,
+    slug: &str,
+    outcome: Option<Result<ActionOutcome, ActionError>>,
+) -> Result<Response<Body>, HttpError> {
+    let extension = find_extension(ctx, slug)?;
+    let page_ctx = PageContext {
+        slug: extension.slug(),
+        csrf: ctx.csrf(),
+    };
+    let content = html! {
+        h1 { (extension.title()) }
+        @match &outcome {
+            Some(Ok(done)) => p.notice id="outcome" { (done.message()) },
+            Some(Err(err)) => p.notice.error id="outcome" { (err) },
+            None => {},
+        }
+        (extension.render_page(&page_ctx))
+    };
+    let mut response = page(layout(
+        ctx.state,
+        ctx.logout_csrf(),
+        extension.title(),
+        false,
+        content,
+    ));
+    if let Some(Err(err)) = &outcome {
+        *response.status_mut() = err.status();
+    }
+    Ok(response)
 }

@@ -4,23 +4,94 @@
 //! token a foreign page cannot read).
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::VecDeque,
     net::{IpAddr, SocketAddr},
-    time::Duration,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use hyper::{
-    HeaderMap, StatusCode,
+    HeaderMap, Response, StatusCode,
     header::{self, HeaderValue},
 };
 
-use super::body::HttpError;
-use crate::auth::constant_time_eq;
+use super::body::{Body, HttpError};
+use crate::auth::{Auth, constant_time_eq};
 
 /// Browser logins kept at once; the oldest is forgotten first (its browser
 /// simply logs in again).
 const MAX_LOGINS: usize = 64;
+
+/// How long a browser login lasts without a request, by default: a tab
+/// left open on the task list refreshes itself and keeps it alive.
+pub const DEFAULT_LOGIN_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// How long a browser login lasts at most, however busy, by default.
+pub const DEFAULT_LOGIN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// When browser logins end (`MonitorBuilder::http_login_expiry`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginExpiry {
+    /// Without a request for this long, a login ends.
+    pub(crate) idle: Duration,
+    /// A login ends this long after it began, however busy.
+    pub(crate) lifetime: Duration,
+}
+
+impl Default for LoginExpiry {
+    fn default() -> Self {
+        Self {
+            idle: DEFAULT_LOGIN_IDLE,
+            lifetime: DEFAULT_LOGIN_LIFETIME,
+        }
+    }
+}
+
+impl LoginExpiry {
+    /// Refuses durations that would make logging in useless.
+    pub(crate) fn check(self) -> Result<Self, String> {
+        if self.idle.is_zero() || self.lifetime.is_zero() {
+            return Err(format!(
+                "http_login_expiry needs an idle timeout and a lifetime longer than zero (got \
+                 {:?} and {:?}); the defaults are {} and {}",
+                self.idle,
+                self.lifetime,
+                show(DEFAULT_LOGIN_IDLE),
+                show(DEFAULT_LOGIN_LIFETIME)
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// One browser login.
+struct Login {
+    /// The cookie's value: 128 random bits.
+    id: String,
+    /// Its own CSRF token.
+    csrf: String,
+    began: Instant,
+    last_used: Instant,
+}
+
+/// Who a request comes from, as far as its credentials say.
+pub(super) enum Identity {
+    /// Open monitor, right bearer token, or a live login.
+    Known(Caller),
+    /// No credentials at all.
+    Anonymous,
+    /// A login cookie that no longer works, and why: refused with 401
+    /// (the login page for a browser) and cleared.
+    Stale(String),
+}
+
+/// Token guesses over HTTP (bearer headers and login forms) that may wait
+/// for their turn in the process-wide guess budget at once; one more is
+/// answered 429 with `Retry-After` at once, without being compared. The
+/// guesses sleeping out their delay after being found wrong are bounded by
+/// the budget itself (one per `auth_delay` after a burst of three).
+pub(crate) const MAX_WAITING_GUESSES: usize = 8;
 
 /// The header programs send the CSRF token in (forms send a `csrf` field).
 pub(super) const CSRF_HEADER: &str = "x-csrf-token";
@@ -41,8 +112,11 @@ pub(super) enum Caller {
 
 /// The rules of one HTTP listener.
 pub(super) struct Guard {
-    token: Option<String>,
-    auth_delay: Duration,
+    /// The token and the guess budget the console's network listeners
+    /// spend too; `None` without a token.
+    auth: Option<Arc<Auth>>,
+    /// HTTP guesses waiting for their turn in the budget now.
+    waiting: Cell<usize>,
     /// `host:port` values the Host header may take, lowercase.
     allowed_hosts: Vec<String>,
     /// Bound to 0.0.0.0 / [::]: any IP literal with this port is accepted
@@ -50,16 +124,17 @@ pub(super) struct Guard {
     any_ip_port: Option<u16>,
     /// The CSRF token of an open (token-less) monitor.
     open_csrf: String,
-    logins: RefCell<VecDeque<(String, String)>>,
+    logins: RefCell<VecDeque<Login>>,
+    expiry: LoginExpiry,
     cookie_name: String,
 }
 
 impl Guard {
     pub(super) fn new(
         bound: SocketAddr,
-        token: Option<String>,
-        auth_delay: Duration,
+        auth: Option<Arc<Auth>>,
         extra_hosts: &[String],
+        expiry: LoginExpiry,
     ) -> Self {
         let port = bound.port();
         // `name`, `name:port`, `v4`, `v4:port`, `v6`, `[v6]`, `[v6]:port`.
@@ -90,19 +165,20 @@ impl Guard {
             host.make_ascii_lowercase();
         }
         Self {
-            token,
-            auth_delay,
+            auth,
+            waiting: Cell::new(0),
             allowed_hosts,
             any_ip_port: bound.ip().is_unspecified().then_some(port),
             open_csrf: random_hex(),
             logins: RefCell::new(VecDeque::new()),
+            expiry,
             cookie_name: format!("monitor_session_{port}"),
         }
     }
 
     /// Whether a token is configured (and so logins exist).
     pub(super) fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.auth.is_some()
     }
 
     /// Refuses a request whose Host header does not name this monitor. A
@@ -140,73 +216,189 @@ impl Guard {
                 .is_ok()
     }
 
-    /// Who is asking, or `None` when a token is required and the request
-    /// has neither a valid bearer token nor a login cookie. A *wrong*
-    /// bearer token is an error (401) answered after the auth delay.
+    /// Who is asking. A *wrong* bearer token is a guess: an error (401)
+    /// answered after the auth delay, see [`Guard::check_guess`]. A login
+    /// cookie is not: its 128 random bits cannot be guessed, and an expired
+    /// one must not spend the budget the owner's bearer requests need.
     pub(super) async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: &str,
-    ) -> Result<Option<Caller>, HttpError> {
-        let Some(token) = &self.token else {
-            return Ok(Some(Caller::Open));
-        };
+    ) -> Result<Identity, HttpError> {
+        if self.auth.is_none() {
+            return Ok(Identity::Known(Caller::Open));
+        }
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+            // A header that is not `Bearer …` is a guess too (one that
+            // cannot match): it must not be answered faster than a wrong
+            // token.
             let presented = authorization
                 .to_str()
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim);
-            return match presented {
-                Some(guess) if constant_time_eq(guess.as_bytes(), token.as_bytes()) => {
-                    Ok(Some(Caller::Bearer))
-                }
-                _ => {
-                    self.failed(peer).await;
-                    Err(unauthorized(
-                        "the Authorization header does not carry the monitor's token (expected: \
-                         Authorization: Bearer TOKEN)",
-                    ))
-                }
-            };
+                .map_or("", str::trim);
+            self.check_guess(presented, peer, || {
+                unauthorized(
+                    "the Authorization header does not carry the monitor's token (expected: \
+                     Authorization: Bearer TOKEN)",
+                )
+            })
+            .await?;
+            return Ok(Identity::Known(Caller::Bearer));
         }
         let Some(session) = cookie(headers, &self.cookie_name) else {
-            return Ok(None);
+            return Ok(Identity::Anonymous);
         };
-        let logins = self.logins.borrow();
-        let found = logins
-            .iter()
-            .find(|(id, _)| constant_time_eq(session.as_bytes(), id.as_bytes()));
-        Ok(found.map(|(_, csrf)| Caller::Cookie { csrf: csrf.clone() }))
+        Ok(self.check_login(session, Instant::now()))
     }
 
-    /// Logs a failed attempt and makes the caller wait, so guessing is slow.
-    pub(super) async fn failed(&self, peer: &str) {
+    /// Finds the login of cookie value `session` and checks that it has
+    /// not expired at `now` (an expired one is forgotten).
+    fn check_login(&self, session: &str, now: Instant) -> Identity {
+        let mut logins = self.logins.borrow_mut();
+        let Some(at) = logins
+            .iter()
+            .position(|login| constant_time_eq(session.as_bytes(), login.id.as_bytes()))
+        else {
+            return Identity::Stale(
+                "this login is not valid any more (it was logged out, expired, replaced by \
+                 newer logins, or the monitor restarted); log in again"
+                    .into(),
+            );
+        };
+        let login = &mut logins[at];
+        let why = if now.saturating_duration_since(login.began) >= self.expiry.lifetime {
+            format!(
+                "your login expired: logins last at most {}; log in again",
+                show(self.expiry.lifetime)
+            )
+        } else if now.saturating_duration_since(login.last_used) >= self.expiry.idle {
+            format!(
+                "your login expired after {} without a request; log in again",
+                show(self.expiry.idle)
+            )
+        } else {
+            login.last_used = now;
+            return Identity::Known(Caller::Cookie {
+                csrf: login.csrf.clone(),
+            });
+        };
+        logins.remove(at);
+        Identity::Stale(why)
+    }
+
+    /// Turns `response` (the login page, or a JSON 401) into the refusal of
+    /// a stale login: status 401, and the cookie cleared.
+    pub(super) fn refuse_stale(&self, mut response: Response<Body>) -> Response<Body> {
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, self.cleared_cookie());
+        response
+    }
+
+    /// Ends `caller`'s login (`POST /logout`); returns the `Set-Cookie`
+    /// value that clears the cookie.
+    pub(super) fn logout(&self, caller: &Caller) -> HeaderValue {
+        if let Caller::Cookie { csrf } = caller {
+            self.logins
+                .borrow_mut()
+                .retain(|login| !constant_time_eq(login.csrf.as_bytes(), csrf.as_bytes()));
+        }
+        self.cleared_cookie()
+    }
+
+    fn cleared_cookie(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "{}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie_name
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// Checks `guess` against the token as one guess of the process-wide
+    /// network budget (shared with the console's TCP port): it waits, in a
+    /// bounded fair queue, until the budget has room for one more wrong
+    /// guess, is compared in constant time, and when wrong is logged,
+    /// charged, and answered with `refusal()` only after the auth delay (a
+    /// timer: the monitor's loop serves everyone else meanwhile). When
+    /// [`MAX_WAITING_GUESSES`] are already waiting it is not compared at
+    /// all: 429 with `Retry-After`.
+    async fn check_guess(
+        &self,
+        guess: &str,
+        peer: &str,
+        refusal: impl FnOnce() -> HttpError,
+    ) -> Result<(), HttpError> {
+        let Some(auth) = &self.auth else {
+            return Err(refusal());
+        };
+        let waiting = self.waiting.get();
+        if waiting >= MAX_WAITING_GUESSES {
+            // About when the queue ahead will have had its turns.
+            let backlog = auth
+                .delay
+                .saturating_mul(u32::try_from(waiting + 1).unwrap_or(u32::MAX));
+            let seconds = backlog.as_secs() + u64::from(backlog.subsec_nanos() > 0);
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{waiting} token checks are already waiting (at most \
+                     {MAX_WAITING_GUESSES}: wrong tokens are checked at one per {:?} for the \
+                     whole process); try again after {seconds} s",
+                    auth.delay
+                ),
+            )
+            .with_header(header::RETRY_AFTER, &seconds.max(1).to_string()));
+        }
+        self.waiting.set(waiting + 1);
+        let granted = {
+            let _waiting = Waiting(&self.waiting);
+            auth.guess_over_network(guess.as_bytes()).await
+        };
+        if granted {
+            return Ok(());
+        }
         eprintln!("monitor: failed HTTP authentication from {peer}");
-        async_io::Timer::after(self.auth_delay).await;
+        // The delay comes before the answer, on a timer of the loop: the
+        // guesser learns nothing sooner, and nobody else waits for it.
+        async_io::Timer::after(auth.delay).await;
+        Err(refusal())
     }
 
     /// Checks a login form's token; on success returns the `Set-Cookie`
     /// value of a new login.
     pub(super) async fn login(&self, guess: &str, peer: &str) -> Result<HeaderValue, HttpError> {
-        let Some(token) = &self.token else {
+        if self.auth.is_none() {
             return Err(HttpError::bad_request(
                 "this monitor has no token: there is nothing to log in to",
             ));
-        };
-        if !constant_time_eq(guess.trim().as_bytes(), token.as_bytes()) {
-            self.failed(peer).await;
-            return Err(unauthorized("wrong token"));
         }
+        self.check_guess(guess.trim(), peer, || unauthorized("wrong token"))
+            .await?;
         let id = random_hex();
+        let now = Instant::now();
         let mut logins = self.logins.borrow_mut();
+        // Expired logins give up their places first.
+        let expiry = self.expiry;
+        logins.retain(|login| {
+            now.saturating_duration_since(login.began) < expiry.lifetime
+                && now.saturating_duration_since(login.last_used) < expiry.idle
+        });
         if logins.len() >= MAX_LOGINS {
             logins.pop_front();
         }
-        logins.push_back((id.clone(), random_hex()));
+        logins.push_back(Login {
+            id: id.clone(),
+            csrf: random_hex(),
+            began: now,
+            last_used: now,
+        });
+        // The browser forgets the cookie at the end of the lifetime too.
         HeaderValue::from_str(&format!(
-            "{}={id}; HttpOnly; SameSite=Strict; Path=/",
-            self.cookie_name
+            "{}={id}; Max-Age={}; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie_name,
+            self.expiry.lifetime.as_secs().max(1)
         ))
         .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad cookie"))
     }
@@ -266,6 +458,16 @@ impl Guard {
     }
 }
 
+/// Counts a guess as waiting until dropped (also when its request is
+/// dropped mid-wait).
+struct Waiting<'a>(&'a Cell<usize>);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
 /// A 401 that tells a program how to authenticate.
 pub(super) fn unauthorized(message: &str) -> HttpError {
     HttpError::new(StatusCode::UNAUTHORIZED, message).with_header(
@@ -284,6 +486,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+/// A duration as people write it in a message: `30 min`, `12 h`, `400 ms`.
+fn show(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 || secs == 0 {
+        format!("{} ms", duration.as_millis())
+    } else if secs.is_multiple_of(3600) {
+        format!("{} h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
 }
 
 /// 128 random bits as hex, from the operating system.
@@ -315,9 +531,12 @@ mod tests {
         ];
         let guard = Guard::new(
             "10.0.0.5:9464".parse().unwrap(),
-            Some("t".repeat(16)),
-            Duration::from_millis(1),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
             &names,
+            LoginExpiry::default(),
         );
         for ok in [
             "10.0.0.5:9464",
@@ -344,13 +563,78 @@ mod tests {
     fn unspecified_binds_take_ip_literals_on_their_port_but_no_names() {
         let guard = Guard::new(
             "0.0.0.0:9464".parse().unwrap(),
-            Some("t".repeat(16)),
-            Duration::from_millis(1),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
             &[],
+            LoginExpiry::default(),
         );
         assert!(host(&guard, "192.168.1.20:9464"));
         assert!(host(&guard, "[2001:db8::1]:9464"));
         assert!(!host(&guard, "192.168.1.20:9465"));
         assert!(!host(&guard, "rebound.example:9464"));
+    }
+
+    #[test]
+    fn logins_end_when_idle_or_too_old_and_are_then_forgotten() {
+        let expiry = LoginExpiry {
+            idle: Duration::from_secs(60),
+            lifetime: Duration::from_secs(300),
+        };
+        let guard = Guard::new(
+            "127.0.0.1:9464".parse().unwrap(),
+            Some(Arc::new(Auth::new(
+                "t".repeat(16),
+                Duration::from_millis(1),
+            ))),
+            &[],
+            expiry,
+        );
+        let login = |at: Instant| {
+            let id = random_hex();
+            guard.logins.borrow_mut().push_back(Login {
+                id: id.clone(),
+                csrf: random_hex(),
+                began: at,
+                last_used: at,
+            });
+            id
+        };
+        let start = Instant::now();
+        let known = |identity: Identity| matches!(identity, Identity::Known(Caller::Cookie { .. }));
+        let stale = |identity: Identity| match identity {
+            Identity::Stale(why) => why,
+            _ => panic!("not refused"),
+        };
+        // Used every 50 s, a login lives until its lifetime is over.
+        let busy = login(start);
+        for step in 1..6 {
+            assert!(known(
+                guard.check_login(&busy, start + Duration::from_secs(50 * step))
+            ));
+        }
+        let why = stale(guard.check_login(&busy, start + Duration::from_secs(300)));
+        assert!(why.contains("at most 5 min"), "{why}");
+        // Forgotten once refused.
+        let why = stale(guard.check_login(&busy, start + Duration::from_secs(301)));
+        assert!(why.contains("not valid any more"), "{why}");
+        // Left alone for the idle timeout, a login ends.
+        let idle = login(start);
+        let why = stale(guard.check_login(&idle, start + Duration::from_secs(60)));
+        assert!(why.contains("after 1 min without a request"), "{why}");
+        assert!(guard.logins.borrow().is_empty());
+    }
+
+    #[test]
+    fn expiry_durations_must_be_positive() {
+        let zero = LoginExpiry {
+            idle: Duration::ZERO,
+            lifetime: Duration::from_secs(1),
+        };
+        let err = zero.check().unwrap_err();
+        assert!(err.contains("30 min") && err.contains("12 h"), "{err}");
+        assert_eq!(show(Duration::from_millis(400)), "400 ms");
+        assert_eq!(show(Duration::from_secs(90)), "90 s");
     }
 }

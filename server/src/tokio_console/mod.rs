@@ -23,6 +23,8 @@
 //! | Kind | `task` |
 //! | Target | `async_monitor::task` for every task |
 //! | Fields: `parent.task.id` | the task that spawned it (also `Task.parents`) |
+//! | Fields: `size.bytes` | `size_of` the task's future, recorded at spawn; absent for hook-tracked tasks |
+//! | Fields: `monitor.lints` | the monitor's lints that concern the task now (`blocking-poll,large-future`, as `ps` marks them); absent while none does; the task is sent again when they change |
 //! | Polls, Busy | poll count and time inside `poll` (coarse clock, unbiased) |
 //! | State running | a poll in progress, from its recorded start |
 //! | Total, DONE | spawn time and end time from the registry |
@@ -31,11 +33,15 @@
 //! | Woken, last woken, self wakes | 0 / absent: wakes are not counted |
 //! | Wakers (clones, drops) | the one clone the monitor keeps for `cancel` |
 //! | first poll, last poll ended | absent: the registry does not record them |
-//! | poll-time histogram | absent: the registry keeps totals only |
+//! | poll-time histogram | absent: the registry keeps poll-time histograms per spawn site (`sites`), not per task; sending a site's as the task's would be invented, and a per-task one would cost memory per task and a write on every long poll |
+//! | `original_size.bytes` | absent: only tokio knows whether its runtime boxed a future |
 //!
-//! So of the client's lints, *never-yielded* works on real data; *lost-waker*
-//! cannot fire (the monitor's own waker clone counts), *self-wakes* cannot
-//! (no wakes counted) and the size lints have no sizes to check.
+//! So of the client's own warnings, *never-yielded* works on real data and
+//! *large-future* (`size.bytes` ≥ 1024) on real sizes; *lost-waker* cannot
+//! fire (the monitor's own waker clone counts), *self-wakes* cannot (no
+//! wakes counted) and *auto-boxed-future* cannot (no original size). The
+//! monitor's own lints, including `stuck-worker`, `blocking-poll` and
+//! `leak-suspect` that the client does not have, arrive in `monitor.lints`.
 //!
 //! # Limits
 //!

@@ -26,7 +26,7 @@ use console_api::{
     metadata, register_metadata,
     tasks::{Stats, Task, TaskUpdate, task},
 };
-use monitor_core::{TaskIntrospect, TaskSnapshot, TaskState};
+use monitor_core::{LintSet, TaskIntrospect, TaskLints, TaskSnapshot, TaskState};
 use prost::Message;
 
 /// The one metadata record every task points to: the bridge has no
@@ -35,6 +35,14 @@ const TASK_METADATA: u64 = 1;
 
 /// The `target` the client shows for every task (its Target column).
 pub(crate) const TASK_TARGET: &str = "async_monitor::task";
+
+/// The task field naming the monitor's lints that concern a task now
+/// (`monitor.lints=blocking-poll,large-future`), shown in the client's
+/// Fields column; absent while none does.
+pub(crate) const LINTS_FIELD: &str = "monitor.lints";
+
+/// The task field tokio-console reads a future's size from.
+pub(crate) const SIZE_FIELD: &str = "size.bytes";
 
 /// Room reserved per task for the map entry and field tags around the
 /// task's and stats' own encoded lengths, when estimating a message's size.
@@ -47,6 +55,8 @@ struct Known {
     name: Option<String>,
     location: String,
     parent: Option<u64>,
+    /// `size_of` the task's future, for the client's `size.bytes` field.
+    future_size: Option<u64>,
     created_at: SystemTime,
     polls: u64,
     /// Time in polls that have returned: a poll in progress is sent as
@@ -55,12 +65,15 @@ struct Known {
     /// When the poll in progress started; `None` between polls.
     poll_started: Option<SystemTime>,
     dropped_at: Option<SystemTime>,
+    /// The monitor's lints that concern the live task, as last sent in its
+    /// fields; empty once it ended.
+    lints: LintSet,
     /// The sample that last found the task live or in the history.
     seen: u64,
 }
 
 impl Known {
-    fn new(snapshot: &TaskSnapshot, now: SystemTime, epoch: u64) -> Self {
+    fn new(snapshot: &TaskSnapshot, now: SystemTime, epoch: u64, lints: LintSet) -> Self {
         let dropped_at = snapshot
             .ended_ago_ns
             .map(|ago| earlier(now, ago))
@@ -73,6 +86,7 @@ impl Known {
             name: snapshot.name.clone(),
             location: snapshot.location.clone(),
             parent: snapshot.parent.map(|parent| parent.as_u64()),
+            future_size: snapshot.future_size,
             created_at,
             polls: snapshot.polls,
             busy,
@@ -80,6 +94,11 @@ impl Known {
                 None
             } else {
                 poll_started
+            },
+            lints: if dropped_at.is_some() {
+                LintSet::default()
+            } else {
+                lints
             },
             dropped_at,
             seen: epoch,
@@ -96,6 +115,17 @@ impl Known {
         }
         if let Some(parent) = self.parent {
             fields.push(field_of("parent.task.id", field::Value::U64Val(parent)));
+        }
+        // What tokio's own instrumentation reports as `size.bytes`: the
+        // client's large-future warning reads it. (`original_size.bytes`,
+        // set by tokio when its runtime boxed a large future, is not sent:
+        // the monitor cannot know what a runtime did with the future.)
+        if let Some(size) = self.future_size {
+            fields.push(field_of(SIZE_FIELD, field::Value::U64Val(size)));
+        }
+        if !self.lints.is_empty() {
+            let ids: Vec<&str> = self.lints.iter().map(|id| id.as_str()).collect();
+            fields.push(field_of(LINTS_FIELD, field::Value::StrVal(ids.join(","))));
         }
         Task {
             id: Some(Id { id: self.id }),
@@ -213,13 +243,26 @@ fn metadata() -> RegisterMetadata {
 /// What one sample found.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
-    /// Tasks never sent before (with their stats).
+    /// Tasks to send whole, with their stats: never sent before, or whose
+    /// fields changed (a lint began or stopped firing). The stock client
+    /// replaces a task it already knows by the one announced again.
     new: Vec<u64>,
     /// Tasks whose stats moved.
     changed: Vec<u64>,
 }
 
 impl Changes {
+    /// Task `id` just ended: its stats go out, and its whole task again if
+    /// it carried lints (an ended task has none).
+    fn ended(&mut self, id: u64, known: &mut Known) {
+        if known.lints.is_empty() {
+            self.changed.push(id);
+        } else {
+            known.lints = LintSet::default();
+            self.new.push(id);
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn new_ids(&self) -> &[u64] {
         &self.new
@@ -267,11 +310,15 @@ impl Sampler {
         let epoch = self.epoch;
         let mut changes = Changes::default();
         let tasks = &mut self.tasks;
+        // Thresholds and flagged sites once per sample; each task's lints
+        // from its own snapshot.
+        let check = TaskLints::new(introspect);
         introspect.for_each_live(&mut |snapshot| {
             let id = snapshot.id.as_u64();
+            let lints = check.of(&snapshot);
             match tasks.entry(id) {
                 Entry::Vacant(vacant) => {
-                    vacant.insert(Known::new(&snapshot, now, epoch));
+                    vacant.insert(Known::new(&snapshot, now, epoch, lints));
                     changes.new.push(id);
                 }
                 Entry::Occupied(mut occupied) => {
@@ -284,20 +331,24 @@ impl Sampler {
                     }
                     let (busy, started) = poll_timing(&snapshot, now);
                     let same_poll = known.polls == snapshot.polls;
-                    if same_poll
+                    let stats_moved = !(same_poll
                         && known.busy == busy
-                        && known.poll_started.is_some() == started.is_some()
-                    {
-                        return;
+                        && known.poll_started.is_some() == started.is_some());
+                    if stats_moved {
+                        // The same poll still running keeps its first-seen
+                        // start, so the client's busy time does not jitter.
+                        if !(same_poll && known.poll_started.is_some() && started.is_some()) {
+                            known.poll_started = started;
+                        }
+                        known.polls = snapshot.polls;
+                        known.busy = busy;
                     }
-                    // The same poll still running keeps its first-seen
-                    // start, so the client's busy time does not jitter.
-                    if !(same_poll && known.poll_started.is_some() && started.is_some()) {
-                        known.poll_started = started;
+                    if known.lints != lints {
+                        known.lints = lints;
+                        changes.new.push(id);
+                    } else if stats_moved {
+                        changes.changed.push(id);
                     }
-                    known.polls = snapshot.polls;
-                    known.busy = busy;
-                    changes.changed.push(id);
                 }
             }
         });
@@ -307,19 +358,19 @@ impl Sampler {
                 Entry::Vacant(vacant) => {
                     // Spawned and ended between two samples, or ended before
                     // the first one: a new task, announced already ended.
-                    vacant.insert(Known::new(&snapshot, now, epoch));
+                    vacant.insert(Known::new(&snapshot, now, epoch, LintSet::default()));
                     changes.new.push(id);
                 }
                 Entry::Occupied(mut occupied) => {
                     let known = occupied.get_mut();
                     known.seen = epoch;
                     if known.dropped_at.is_none() {
-                        let ended = Known::new(&snapshot, now, epoch);
+                        let ended = Known::new(&snapshot, now, epoch, LintSet::default());
                         known.dropped_at = ended.dropped_at;
                         known.polls = ended.polls;
                         known.busy = ended.busy;
                         known.poll_started = None;
-                        changes.changed.push(id);
+                        changes.ended(id, known);
                     }
                 }
             }
@@ -335,7 +386,7 @@ impl Sampler {
             if known.dropped_at.is_none() {
                 known.dropped_at = Some(now);
                 known.poll_started = None;
-                changes.changed.push(id);
+                changes.ended(id, known);
                 return true;
             }
             false
@@ -510,6 +561,94 @@ mod tests {
         let stats = stats_of(&delta, id).unwrap();
         assert!(stats.dropped_at.is_some(), "ended tasks carry dropped_at");
         assert_eq!((stats.waker_clones, stats.waker_drops), (1, 1));
+    }
+
+    fn lints_field(task: &Task) -> Option<String> {
+        task.fields.iter().find_map(|f| match (&f.name, &f.value) {
+            (Some(field::Name::StrName(name)), Some(field::Value::StrVal(value)))
+                if name == LINTS_FIELD =>
+            {
+                Some(value.clone())
+            }
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn lints_go_out_as_a_task_field_and_the_task_is_sent_again_when_they_change() {
+        let registry = TaskRegistry::new();
+        let mut thresholds = monitor_core::Thresholds::default();
+        thresholds.slow_poll = Duration::from_millis(2);
+        registry.sites().set_thresholds(thresholds);
+        let big = registry.instrument(
+            async {
+                let buffer = [1u8; 4096];
+                std::future::ready(()).await;
+                buffer[0]
+            },
+            TaskOptions::new(),
+        );
+        let clean = registry.register(TaskOptions::new().name("clean"));
+        let (big_id, clean_id) = (big.id().as_u64(), clean.id().as_u64());
+        let mut sampler = Sampler::default();
+        let now = SystemTime::now();
+        sampler.sample(&*registry, now);
+        let snapshot = sampler.snapshot(now);
+        let lints_of = |updates: &[Update], id| new_task(updates, id).and_then(lints_field);
+        assert_eq!(lints_of(&snapshot, big_id).as_deref(), Some("large-future"));
+        let size = new_task(&snapshot, big_id).and_then(|task| {
+            task.fields.iter().find_map(|f| match (&f.name, &f.value) {
+                (Some(field::Name::StrName(name)), Some(field::Value::U64Val(bytes)))
+                    if name == SIZE_FIELD =>
+                {
+                    Some(*bytes)
+                }
+                _ => None,
+            })
+        });
+        assert!(
+            size.is_some_and(|bytes| bytes >= 4096),
+            "size.bytes: {size:?}"
+        );
+        assert_eq!(lints_of(&snapshot, clean_id), None, "a clean task has none");
+
+        // A poll that outlasts slow-poll: the task is sent again, flagged…
+        let token = clean.poll_started();
+        let clean_task = monitor_core::TaskId::from_u64(clean_id).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while registry
+            .task(clean_task)
+            .and_then(|t| t.poll_ns)
+            .is_none_or(|ns| ns < 3_000_000)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the poll never lasted 3 ms"
+            );
+            std::thread::yield_now();
+        }
+        let changes = sampler.sample(&*registry, SystemTime::now());
+        assert_eq!(changes.new_ids(), [clean_id]);
+        let delta = sampler.delta(now, &changes);
+        assert_eq!(lints_of(&delta, clean_id).as_deref(), Some("blocking-poll"));
+        assert!(stats_of(&delta, clean_id).is_some(), "with its stats");
+        // …and again without the field once the poll returned.
+        clean.poll_ended(token);
+        let changes = sampler.sample(&*registry, SystemTime::now());
+        assert_eq!(changes.new_ids(), [clean_id]);
+        let delta = sampler.delta(now, &changes);
+        assert!(new_task(&delta, clean_id).is_some());
+        assert_eq!(lints_of(&delta, clean_id), None);
+        // Unchanged lints are not sent again.
+        let changes = sampler.sample(&*registry, SystemTime::now());
+        assert!(changes.new_ids().is_empty(), "{:?}", changes.new_ids());
+        // An ended task carries no lints.
+        drop(big);
+        let changes = sampler.sample(&*registry, SystemTime::now());
+        assert_eq!(changes.new_ids(), [big_id]);
+        let delta = sampler.delta(now, &changes);
+        assert_eq!(lints_of(&delta, big_id), None);
+        assert!(stats_of(&delta, big_id).unwrap().dropped_at.is_some());
     }
 
     #[test]

@@ -203,8 +203,9 @@ impl Instrument for Service {
                 let Some(task) = shared.introspect.task(id) else {
                     return;
                 };
-                // No poll-time histogram: the registry keeps totals, not
-                // per-poll distributions. The client shows the view without it.
+                // No poll-time histogram: the registry keeps histograms
+                // per spawn site, not per task (see the module docs). The
+                // client shows the view without it.
                 let details = TaskDetails {
                     task_id: Some(id.as_u64().into()),
                     now: Some(SystemTime::now().into()),

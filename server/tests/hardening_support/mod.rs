@@ -174,7 +174,9 @@ impl Console {
 /// What is wrong with `output`, the server's side of a session whose
 /// client sent `input`, or `Ok` when it is well-formed:
 ///
-/// * telnet commands in it are only refusals (`IAC WONT x`, `IAC DONT x`);
+/// * telnet commands in it are only refusals (`IAC WONT x`, `IAC DONT x`),
+///   and `IAC DO NAWS` when the client offered its window size
+///   (`IAC WILL NAWS`): the one option the server takes up;
 /// * apart from those, it holds no control character but CR LF, TAB and
 ///   the NUL of CR NUL: no escape sequence reaches the person's terminal,
 ///   whatever task names, panic messages or input lines contained;
@@ -215,12 +217,16 @@ pub fn check_session(auth: bool, input: &[u8], output: &[u8]) -> Result<(), Stri
             }
         }
     }
+    // IAC WILL NAWS somewhere in the input (perhaps as data after an
+    // escaped IAC: the check allows, it does not demand).
+    let offered_naws = contains(input, &[0xff, 251, 31]);
     let mut i = 0;
     while i < text.len() {
         match text[i] {
             0xff => {
                 match text.get(i + 1) {
                     Some(252 | 254) if i + 2 < text.len() => i += 3,
+                    Some(253) if offered_naws && text.get(i + 2) == Some(&31) => i += 3,
                     _ => return Err(format!("bad telnet command at {i}: {:?}", lossy(text))),
                 }
                 continue;
