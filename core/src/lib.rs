@@ -63,7 +63,9 @@ pub use introspect::{
     CancelRequested, TaskIntrospect, TaskSnapshot, TaskTrace, TraceFrame, UntrackedTasks,
 };
 pub use monitor_macros::frame;
-pub use registry::{DEFAULT_HISTORY_CAPACITY, TaskOptions, TaskRegistry, TaskRegistryBuilder};
+pub use registry::{
+    DEFAULT_HISTORY_CAPACITY, TaskKey, TaskOptions, TaskRegistry, TaskRegistryBuilder,
+};
 pub use spawn::{JoinError, JoinHandle, Spawner, TaskBuilder, TaskSpec};
 pub use task::{
     Cancelled, CancelledBy, CatchPanics, ExternalTask, Instrumented, PollToken, RuntimeCancelled,

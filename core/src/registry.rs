@@ -1,7 +1,6 @@
 //! The task registry: live tasks and a bounded history of ended ones.
 
 use std::{
-    collections::HashMap,
     fmt,
     future::Future,
     panic::Location,
@@ -9,22 +8,22 @@ use std::{
     sync::{Arc, OnceLock, atomic::Ordering},
 };
 
-use rustc_hash::FxBuildHasher;
+use slab::Slab;
 
 use crate::{
     CancelRequested, DEFAULT_MAX_SITES, ExternalTask, Instrumented, RegistryError, SiteTable,
     TaskId, TaskIntrospect, TaskSnapshot, Thresholds,
     clock::{self, coarse_now_ns, precise_now_ns},
-    diagnose::{EndReason, RESOLUTION_NS},
+    diagnose::{EndReason, SiteRef},
     sync::{AtomicU64, Mutex, MutexGuard, lock},
     task::{
         CancelledBy, TaskEnd, TaskState, canceller::Canceller, current_task, record::LiveRecord,
     },
 };
 
-/// Number of independently locked shards of the live-task map. Spawn and
-/// task end lock one shard (chosen by id), so threads spawning at once
-/// rarely meet; the monitor visits the shards one by one. (One under loom:
+/// Number of independently locked shards of the live tasks. Spawn, first
+/// poll and task end lock one shard (chosen by id), so threads spawning at
+/// once rarely meet; the monitor visits the shards one by one. (One under loom:
 /// ids come from a process-wide counter, so the shard a model's task lands
 /// in would differ between loom's runs of the same model.)
 #[cfg(not(monitor_loom))]
@@ -37,8 +36,75 @@ pub const DEFAULT_HISTORY_CAPACITY: usize = 1000;
 
 static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
 
-type ShardMap = HashMap<u64, Entry, FxBuildHasher>;
-type Shard = Mutex<ShardMap>;
+/// The live tasks of one shard, in a slab: a task keeps the index of its
+/// entry ([`TaskKey`]), so spawn, first poll and end reach it with an index
+/// instead of hashing its id; lookups by id alone (console commands) scan
+/// the shard.
+type Tasks = Slab<Entry>;
+type Shard = Mutex<Tasks>;
+
+/// A slot index no entry has: the key of a task known only by its id.
+const NO_SLOT: u32 = u32::MAX;
+
+/// A live task's id together with where its entry is in the registry, so
+/// that reaching it costs an index rather than a search.
+///
+/// [`Instrumented::key`], [`RuntimeCancelled::key`](crate::RuntimeCancelled::key)
+/// and [`CatchPanics::key`](crate::CatchPanics::key) hand it out;
+/// [`TaskRegistry::set_canceller`] takes it (or a bare [`TaskId`], which
+/// converts into a key that makes the registry search the task's shard).
+/// A key stays safe to use after its task has ended: the entry is checked
+/// to still belong to the same id, and ids are never reused.
+///
+/// ```
+/// use monitor_core::{TaskKey, TaskOptions, TaskRegistry};
+///
+/// let registry = TaskRegistry::new();
+/// let task = registry.instrument(async {}, TaskOptions::new());
+/// let key: TaskKey = task.key();
+/// assert_eq!(key.id(), task.id());
+/// assert_eq!(TaskKey::from(task.id()).id(), task.id());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskKey {
+    id: TaskId,
+    slot: u32,
+}
+
+impl TaskKey {
+    /// The task's id.
+    #[inline]
+    pub fn id(self) -> TaskId {
+        self.id
+    }
+}
+
+impl From<TaskId> for TaskKey {
+    /// A key that knows only the id: the registry finds the entry by
+    /// scanning the task's shard (about 1/64 of the live tasks).
+    #[inline]
+    fn from(id: TaskId) -> Self {
+        Self { id, slot: NO_SLOT }
+    }
+}
+
+/// The index of `key`'s entry in `tasks`, if the task is still live.
+#[inline]
+fn find(tasks: &Tasks, key: TaskKey) -> Option<usize> {
+    if key.slot != NO_SLOT {
+        let slot = key.slot as usize;
+        // The id check makes a stale key (its task ended, the slot reused)
+        // miss instead of hitting another task.
+        return tasks
+            .get(slot)
+            .filter(|entry| entry.id == key.id)
+            .map(|_| slot);
+    }
+    tasks
+        .iter()
+        .find(|(_, entry)| entry.id == key.id)
+        .map(|(slot, _)| slot)
+}
 
 /// What is fixed when a task is spawned.
 #[derive(Debug)]
@@ -87,7 +153,10 @@ impl TaskInfo {
 /// before a pinned value's memory is reused — also when the user's future
 /// panics while being dropped.
 struct Entry {
+    id: TaskId,
     info: TaskInfo,
+    /// The task's row in the site statistics, found once at spawn.
+    site: SiteRef,
     live: Option<NonNull<LiveRecord>>,
     /// A cancel requested before `live` was linked.
     cancel_requested: bool,
@@ -108,7 +177,8 @@ impl Entry {
         self.live.map(|live| unsafe { live.as_ref() })
     }
 
-    fn snapshot(&self, id: TaskId, now: u64) -> TaskSnapshot {
+    fn snapshot(&self, now: u64) -> TaskSnapshot {
+        let id = self.id;
         let (state, polls, timing) = match self.live() {
             Some(live) => (live.state(), live.polls(), live.timing(now)),
             None => (
@@ -341,9 +411,7 @@ impl TaskRegistryBuilder {
     pub fn build(self) -> Arc<TaskRegistry> {
         clock::start_ticker();
         Arc::new(TaskRegistry {
-            live: (0..SHARDS)
-                .map(|_| Mutex::new(ShardMap::default()))
-                .collect(),
+            live: (0..SHARDS).map(|_| Mutex::new(Tasks::new())).collect(),
             history: History::new(self.history_capacity),
             precise_timing: self.precise_timing,
             sites: SiteTable::new(self.max_sites, self.thresholds),
@@ -409,9 +477,22 @@ impl TaskRegistry {
         future: F,
         options: TaskOptions,
     ) -> Instrumented<F> {
+        Arc::clone(self).instrument_owned(future, options)
+    }
+
+    /// [`instrument`](Self::instrument) for a caller that owns an `Arc` it
+    /// would drop afterwards (a task builder's registry): the task takes
+    /// that reference instead of adding one, which saves two atomic
+    /// operations on the registry's shared count per spawn.
+    #[track_caller]
+    pub(crate) fn instrument_owned<F: Future>(
+        self: Arc<Self>,
+        future: F,
+        options: TaskOptions,
+    ) -> Instrumented<F> {
         // diagnostics hook: the future's size, free to know here.
-        let id = self.add(options, Location::caller(), Some(size_of::<F>()));
-        Instrumented::new(id, Arc::clone(self), future)
+        let (key, site) = self.add(options, Location::caller(), Some(size_of::<F>()));
+        Instrumented::new(key, site, self, future)
     }
 
     /// Registers a live task that the monitor does not wrap, for runtimes
@@ -447,24 +528,32 @@ impl TaskRegistry {
     /// ```
     #[track_caller]
     pub fn register(self: &Arc<Self>, options: TaskOptions) -> ExternalTask {
-        let id = self.add(options, Location::caller(), None);
-        ExternalTask::new(id, Arc::clone(self))
+        let (key, site) = self.add(options, Location::caller(), None);
+        ExternalTask::new(key, site, Arc::clone(self))
     }
 
     /// Makes a task live from `options`. `caller` is the location of the
     /// public `#[track_caller]` entry point, used when `options` name none;
     /// `future_size` is the wrapped future's size, when there is one.
+    /// Returns the task's key and its site.
     fn add(
         &self,
         options: TaskOptions,
         caller: &'static Location<'static>,
         future_size: Option<usize>,
-    ) -> TaskId {
+    ) -> (TaskKey, SiteRef) {
         let id = TaskId::next();
+        let location = options.location.unwrap_or(caller);
+        // diagnostics hook: count the spawn in its site, which the task
+        // keeps for its long polls and its end.
+        let site = self
+            .sites
+            .task_spawned(location, options.name.as_deref(), future_size);
         let entry = Entry {
+            id,
             info: TaskInfo {
                 name: options.name,
-                location: options.location.unwrap_or(caller),
+                location,
                 parent: options.parent.unwrap_or_else(current_task),
                 spawned_at_ns: coarse_now_ns(),
                 persistent: options.persistent,
@@ -475,15 +564,14 @@ impl TaskRegistry {
                         .min(UNKNOWN_SIZE - 1)
                 }),
             },
+            site,
             live: None,
             cancel_requested: false,
             canceller: None,
         };
-        // diagnostics hook: count the spawn in its site.
-        self.sites
-            .task_spawned(entry.info.location, entry.info.name.as_deref(), future_size);
-        self.shard(id).insert(id.as_u64(), entry);
-        id
+        let slot = self.shard(id).insert(entry);
+        let slot = u32::try_from(slot).unwrap_or(NO_SLOT);
+        (TaskKey { id, slot }, site)
     }
 
     /// Whether tasks read the precise clock on every poll.
@@ -491,22 +579,23 @@ impl TaskRegistry {
         self.precise_timing
     }
 
-    fn shard(&self, id: TaskId) -> MutexGuard<'_, ShardMap> {
+    fn shard(&self, id: TaskId) -> MutexGuard<'_, Tasks> {
         lock(&self.live[id.as_u64() as usize % SHARDS])
     }
 
-    /// Points the live entry of `id` at its record, which the task's first
+    /// Points the live entry of `key` at its record, which the task's first
     /// poll has pinned. Returns whether a cancel was requested before.
     ///
     /// # Safety
     ///
     /// `live` must stay valid and at the same address until the caller has
-    /// called [`retire`](Self::retire) for `id` (which unlinks it); calling
+    /// called [`retire`](Self::retire) for `key` (which unlinks it); calling
     /// `link` again for the same task with another record is not allowed.
-    pub(crate) unsafe fn link(&self, id: TaskId, live: NonNull<LiveRecord>) -> bool {
-        let mut shard = self.shard(id);
-        match shard.get_mut(&id.as_u64()) {
-            Some(entry) => {
+    pub(crate) unsafe fn link(&self, key: TaskKey, live: NonNull<LiveRecord>) -> bool {
+        let mut shard = self.shard(key.id);
+        match find(&shard, key) {
+            Some(slot) => {
+                let entry = &mut shard[slot];
                 entry.live = Some(live);
                 entry.cancel_requested
             }
@@ -518,12 +607,14 @@ impl TaskRegistry {
     /// Moves an ending task from the live map into the history: unlinks its
     /// record (after this, nothing reads `live` any more) and copies what
     /// the history keeps. Does nothing if the task has already retired.
-    pub(crate) fn retire(&self, id: TaskId, live: Option<&LiveRecord>, mut how: TaskEnd) {
+    pub(crate) fn retire(&self, key: TaskKey, live: Option<&LiveRecord>, mut how: TaskEnd) {
+        let id = key.id;
         let (canceller, evicted, site_totals) = {
             let mut shard = self.shard(id);
-            let Some(entry) = shard.remove(&id.as_u64()) else {
+            let Some(slot) = find(&shard, key) else {
                 return;
             };
+            let entry = shard.remove(slot);
             // A cancel the runtime carried out (tokio's abort) reaches the
             // task as a drop; the request is what stopped it.
             if how
@@ -537,7 +628,10 @@ impl TaskRegistry {
                 };
             }
             let Entry {
-                info, canceller, ..
+                info,
+                canceller,
+                site,
+                ..
             } = entry;
             let ended = Ended {
                 id,
@@ -557,7 +651,7 @@ impl TaskRegistry {
             // diagnostics hook: what the task's site needs, folded in below
             // outside the shard lock.
             let site_totals = (
-                ended.info.location,
+                site,
                 EndReason::of(&ended.how),
                 ended.polls,
                 ended.busy_ns,
@@ -568,34 +662,36 @@ impl TaskRegistry {
             // there: a task never vanishes from view while it ends.
             (canceller, self.history.push(ended), site_totals)
         };
-        let (location, reason, polls, busy_ns, lifetime_ns) = site_totals;
+        let (site, reason, polls, busy_ns, lifetime_ns) = site_totals;
         self.sites
-            .task_ended(location, reason, polls, busy_ns, lifetime_ns);
+            .task_ended(site, reason, polls, busy_ns, lifetime_ns);
         // The canceller (it may hold a reference to the runtime's task) and
         // the entry the history evicted are dropped outside every lock.
         drop((canceller, evicted));
     }
 
-    /// Installs the runtime's own way to stop task `id`, run (once, on the
+    /// Installs the runtime's own way to stop task `task`, run (once, on the
     /// thread that asked) by the first [`cancel`](TaskIntrospect::cancel)
     /// in addition to setting the flag the task's wrapper checks.
     ///
     /// Adapters call it right after spawning, when the runtime's handle
-    /// exists: the tokio adapter passes `AbortHandle::abort`, so a monitor
+    /// exists, with the [`TaskKey`] the wrapper handed out before it was
+    /// spawned (a bare [`TaskId`] works too, at the cost of searching the
+    /// task's shard): the tokio adapter passes `AbortHandle::abort`, so a monitor
     /// cancel makes tokio's `JoinHandle` report `is_cancelled()`. A closure
     /// of at most one pointer, like that one, is kept without an allocation.
     /// If the task has already ended, or a cancel is already pending, the
     /// closure runs at once (a runtime asked to stop a task that is gone
     /// does nothing); otherwise it is dropped when the task ends. It should
     /// only signal the runtime, not wait.
-    pub fn set_canceller(&self, id: TaskId, cancel: impl FnOnce() + Send + 'static) {
-        self.install_canceller(id, Canceller::new(cancel));
+    pub fn set_canceller(&self, task: impl Into<TaskKey>, cancel: impl FnOnce() + Send + 'static) {
+        self.install_canceller(task.into(), Canceller::new(cancel));
     }
 
-    pub(crate) fn install_canceller(&self, id: TaskId, canceller: Canceller) {
+    pub(crate) fn install_canceller(&self, key: TaskKey, canceller: Canceller) {
         let run_now = {
-            let mut shard = self.shard(id);
-            match shard.get_mut(&id.as_u64()) {
+            let mut shard = self.shard(key.id);
+            match find(&shard, key).map(|slot| &mut shard[slot]) {
                 Some(entry)
                     if !entry.cancel_requested
                         && !entry.live().is_some_and(LiveRecord::cancel_requested) =>
@@ -611,9 +707,10 @@ impl TaskRegistry {
         }
     }
 
-    /// `true` while task `id` has not retired (O(1): one shard lookup).
-    pub(crate) fn is_live(&self, id: TaskId) -> bool {
-        self.shard(id).contains_key(&id.as_u64())
+    /// `true` while task `key` has not retired (O(1) with a key from its
+    /// wrapper: one slot of one shard).
+    pub(crate) fn is_live(&self, key: TaskKey) -> bool {
+        find(&self.shard(key.id), key).is_some()
     }
 
     /// Per-spawn-site statistics and the lints' thresholds.
@@ -621,29 +718,16 @@ impl TaskRegistry {
         &self.sites
     }
 
-    /// A poll of task `id` took `spent_ns` (diagnostics hook of the poll
-    /// path: one comparison unless the poll took a millisecond or more).
+    /// A poll of a task of `site` took `spent_ns` (diagnostics hook of the
+    /// poll path: one comparison unless the poll took a millisecond or
+    /// more; the task keeps its site, so no lock and no lookup then either).
     #[inline]
-    pub(crate) fn poll_took(&self, id: TaskId, spent_ns: u64) {
-        // Under loom the clock is outside the model (a real ticker thread):
-        // a branch on it that takes a (modelled) lock would make schedules
-        // unrepeatable, so loom builds leave the site histograms alone.
-        if !cfg!(monitor_loom) && spent_ns >= RESOLUTION_NS {
-            self.long_poll(id, spent_ns);
-        }
-    }
-
-    /// A poll of a millisecond or more: rare enough to look the task's spawn
-    /// site up under its shard lock rather than keep it in every task.
-    #[cold]
-    #[inline(never)]
-    fn long_poll(&self, id: TaskId, spent_ns: u64) {
-        let location = self
-            .shard(id)
-            .get(&id.as_u64())
-            .map(|entry| entry.info.location);
-        if let Some(location) = location {
-            self.sites.poll_took(location, spent_ns);
+    pub(crate) fn poll_took(&self, site: SiteRef, spent_ns: u64) {
+        // Under loom the clock is outside the model (a real ticker thread),
+        // and loom requires the same operations in every replay of a
+        // schedule, so loom builds leave the site histograms alone.
+        if !cfg!(monitor_loom) {
+            self.sites.poll_took(site, spent_ns);
         }
     }
 
@@ -662,9 +746,7 @@ impl TaskIntrospect for TaskRegistry {
             // the moment it is released) and visited after unlocking, so a
             // slow visitor never holds up spawns.
             batch.clear();
-            batch.extend(lock(shard).iter().map(|(&id, entry)| {
-                entry.snapshot(TaskId::from_u64(id).expect("ids are non-zero"), now)
-            }));
+            batch.extend(lock(shard).iter().map(|(_, entry)| entry.snapshot(now)));
             for task in batch.drain(..) {
                 visit(task);
             }
@@ -690,8 +772,11 @@ impl TaskIntrospect for TaskRegistry {
 
     fn task(&self, id: TaskId) -> Option<TaskSnapshot> {
         let now = precise_now_ns();
-        if let Some(entry) = self.shard(id).get(&id.as_u64()) {
-            return Some(entry.snapshot(id, now));
+        {
+            let shard = self.shard(id);
+            if let Some(slot) = find(&shard, id.into()) {
+                return Some(shard[slot].snapshot(now));
+            }
         }
         let mut found = None;
         self.history.for_each(&mut |ended| {
@@ -705,7 +790,7 @@ impl TaskIntrospect for TaskRegistry {
     fn cancel(&self, id: TaskId) -> Result<CancelRequested, RegistryError> {
         let (requested, canceller, waker) = {
             let mut shard = self.shard(id);
-            let Some(entry) = shard.get_mut(&id.as_u64()) else {
+            let Some(entry) = find(&shard, id.into()).map(|slot| &mut shard[slot]) else {
                 drop(shard);
                 return Err(match self.task(id) {
                     Some(ended) => RegistryError::AlreadyEnded {
@@ -790,9 +875,140 @@ impl History {
     }
 }
 
+/// The unsafe parts of the registry — records inside the tasks' futures
+/// that the shards point at, slots reused by later tasks, waker slots —
+/// exercised in the ways Miri can check (see docs/ARCHITECTURE.md, "Miri").
 #[cfg(test)]
 mod tests {
+    use std::{
+        future::Future,
+        pin::pin,
+        sync::atomic::{AtomicUsize, Ordering},
+        task::{Context, Poll, Waker},
+    };
+
     use super::*;
+
+    /// Pending once, then ready.
+    fn yield_once() -> impl Future<Output = ()> {
+        let mut yielded = false;
+        std::future::poll_fn(move |cx| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+    }
+
+    #[test]
+    fn a_linked_record_is_read_in_place_and_unlinked_before_its_memory_goes() {
+        let registry = TaskRegistry::builder().history_capacity(2).build();
+        let task = registry.instrument(yield_once(), TaskOptions::new().name("in-place"));
+        let id = task.id();
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut task = pin!(task);
+            assert!(task.as_mut().poll(&mut cx).is_pending());
+            // Read through the shard's pointer into the pinned future.
+            let seen = registry.task(id).unwrap();
+            assert_eq!((seen.polls, seen.state), (1, TaskState::Idle));
+            assert_eq!(registry.live_tasks().len(), 1);
+            assert_eq!(task.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        }
+        // The future's memory is gone; only the history's copy is read.
+        assert_eq!(registry.live_count(), 0);
+        let ended = registry.task(id).unwrap();
+        assert_eq!((ended.polls, ended.state), (2, TaskState::Completed));
+    }
+
+    #[test]
+    fn a_stale_key_misses_the_task_that_reuses_its_slot() {
+        let registry = TaskRegistry::new();
+        let first = registry.instrument(async {}, TaskOptions::new());
+        let stale = first.key();
+        drop(first);
+        let second = registry.instrument(std::future::pending::<()>(), TaskOptions::new());
+        assert!(!registry.is_live(stale));
+        assert!(registry.is_live(second.key()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        registry.set_canceller(stale, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "run at once: its task is gone"
+        );
+        registry.cancel(second.id()).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(second);
+        assert_eq!(registry.live_count(), 0);
+    }
+
+    #[test]
+    fn cancel_clones_the_waker_of_an_idle_task_and_the_next_poll_ends_it() {
+        let registry = TaskRegistry::new();
+        let task = registry.instrument(std::future::pending::<()>(), TaskOptions::new());
+        let id = task.id();
+        let mut task = Box::pin(task);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            registry.cancel(id).unwrap(),
+            CancelRequested::WasIdle,
+            "polled and waiting"
+        );
+        assert_eq!(
+            task.as_mut().poll(&mut cx),
+            Poll::Ready(Err(crate::Cancelled(id)))
+        );
+        drop(task);
+        assert_eq!(registry.task(id).unwrap().state, TaskState::Cancelled);
+    }
+
+    #[test]
+    fn a_future_panicking_in_drop_still_retires_its_task() {
+        struct PanicsOnDrop;
+        impl Drop for PanicsOnDrop {
+            fn drop(&mut self) {
+                panic!("boom in drop");
+            }
+        }
+        let registry = TaskRegistry::new();
+        let guard = PanicsOnDrop;
+        let task = registry.instrument(
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            },
+            TaskOptions::new(),
+        );
+        let id = task.id();
+        let mut task = Box::pin(task);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_pending());
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+        assert!(dropped.is_err(), "the panic is resumed");
+        assert_eq!(registry.live_count(), 0);
+        assert_eq!(registry.task(id).unwrap().state, TaskState::Panicked);
+    }
+
+    #[test]
+    fn an_external_record_is_linked_from_registration_to_finish() {
+        let registry = TaskRegistry::new();
+        let task = registry.register(TaskOptions::new().cancellable(false));
+        let id = task.id();
+        let poll = task.poll_started();
+        assert_eq!(registry.task(id).unwrap().state, TaskState::Running);
+        task.poll_ended(poll);
+        task.finish(TaskEnd::Ended);
+        assert_eq!(registry.live_count(), 0);
+        assert_eq!(registry.task(id).unwrap().polls, 1);
+    }
 
     /// The future's size sits in the padding after the two flags: recording
     /// it made no task record larger.

@@ -11,7 +11,7 @@ use std::{
 
 use futures_channel::oneshot;
 
-use crate::{Executor, TaskId, TaskIntrospect, TaskOptions, TaskRegistry};
+use crate::{Executor, TaskId, TaskIntrospect, TaskKey, TaskOptions, TaskRegistry};
 
 /// A runtime's [`Executor`] together with the [`TaskRegistry`] that records
 /// what it spawns.
@@ -96,7 +96,7 @@ impl Spawner {
         F::Output: Send + 'static,
     {
         let task = self.registry.instrument(future, options).catch_panics();
-        let id = task.id();
+        let key = task.key();
         let (sender, receiver) = oneshot::channel();
         self.executor.spawn(Box::pin(async move {
             let outcome = task.await;
@@ -104,7 +104,7 @@ impl Spawner {
             let _ = sender.send(outcome);
         }));
         JoinHandle {
-            id,
+            key,
             registry: Arc::clone(&self.registry),
             receiver,
         }
@@ -241,7 +241,7 @@ impl TaskSpec {
     pub fn instrument<F: Future>(self, future: F) -> crate::Instrumented<F> {
         let (options, registry) = self.into_parts(Location::caller());
         match registry {
-            Some(registry) => registry.instrument(future, options),
+            Some(registry) => registry.instrument_owned(future, options),
             None => TaskRegistry::global().instrument(future, options),
         }
     }
@@ -343,7 +343,7 @@ impl JoinError {
 /// detaches the task (it keeps running).
 #[must_use = "dropping a JoinHandle detaches the task; await it or call .cancel()"]
 pub struct JoinHandle<T> {
-    id: TaskId,
+    key: TaskKey,
     registry: Arc<TaskRegistry>,
     receiver: oneshot::Receiver<Result<T, JoinError>>,
 }
@@ -351,7 +351,7 @@ pub struct JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.id)
+            .field("id", &self.key.id())
             .finish_non_exhaustive()
     }
 }
@@ -359,21 +359,21 @@ impl<T> fmt::Debug for JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// The task's id, as shown by `ps`.
     pub fn id(&self) -> TaskId {
-        self.id
+        self.key.id()
     }
 
     /// Requests cancellation, exactly like the console's `cancel`. Does
     /// nothing if the task has already ended.
     pub fn cancel(&self) {
-        let _ = self.registry.cancel(self.id);
+        let _ = self.registry.cancel(self.key.id());
     }
 
     /// `true` once the task has ended: its future has been dropped and its
     /// outcome is decided (awaiting the handle then waits at most for the
-    /// few instructions that hand the outcome over). One lookup in the
-    /// registry's live map, whatever the number of tasks.
+    /// few instructions that hand the outcome over). One slot of the
+    /// registry's live tasks is read, whatever their number.
     pub fn is_finished(&self) -> bool {
-        !self.registry.is_live(self.id)
+        !self.registry.is_live(self.key)
     }
 }
 
@@ -381,7 +381,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.id;
+        let id = self.key.id();
         Pin::new(&mut self.receiver)
             .poll(cx)
             .map(|received| received.unwrap_or(Err(JoinError::Cancelled(id))))

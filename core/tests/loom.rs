@@ -196,3 +196,53 @@ fn drop_vs_cancel_vs_set_canceller() {
         assert_eq!(registry.task(id).unwrap().state, TaskState::Cancelled);
     });
 }
+
+/// A key whose task has ended never reaches the task that reuses its slot
+/// in the shard: a runtime canceller installed through it is kept by its
+/// own task (and dropped with it), or run at once because that task is
+/// gone, but never handed to the newcomer, whatever the interleaving of
+/// the first task's end, the second's spawn and the install.
+#[test]
+fn stale_key_vs_slot_reuse() {
+    model(|| {
+        let registry = registry();
+        let first = registry
+            .instrument(async {}, TaskOptions::new())
+            .cancelled_by_runtime();
+        let key = first.key();
+        let calls = Arc::new(AtomicUsize::new(0));
+
+        let installer = {
+            let registry = Arc::clone(&registry);
+            let calls = Arc::clone(&calls);
+            thread::spawn(move || {
+                registry.set_canceller(key, move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                });
+            })
+        };
+        let (_wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut first = Box::pin(first);
+        assert_eq!(first.as_mut().poll(&mut cx), Poll::Ready(()));
+        drop(first);
+        // Takes the slot the first task left, when the install is late.
+        let second = registry
+            .instrument(std::future::pending::<()>(), TaskOptions::new())
+            .cancelled_by_runtime();
+        let second_id = second.id();
+        installer.join().unwrap();
+
+        let before = calls.load(Ordering::SeqCst);
+        assert!(before <= 1);
+        registry.cancel(second_id).unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before,
+            "a stale key reached the task that reused its slot"
+        );
+        drop(second);
+        assert_eq!(Arc::strong_count(&calls), 1, "the canceller leaked");
+        assert_eq!(registry.live_count(), 0);
+    });
+}

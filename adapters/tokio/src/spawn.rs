@@ -118,7 +118,9 @@ impl TaskBuilder {
         // reports `is_cancelled()`; the wrapper, if it sees the request
         // first, drops the user's future and waits for that abort.
         let task = registry.instrument(future, options).cancelled_by_runtime();
-        let id = task.id();
+        let key = task.key();
+        #[cfg(all(feature = "taskdump", tokio_unstable))]
+        let id = key.id();
 
         // With the `hooks` feature, keeps the spawn hook from registering
         // this already-tracked task a second time.
@@ -135,7 +137,7 @@ impl TaskBuilder {
         // `AbortHandle` is one pointer: the registry keeps it inline. If a
         // cancel came first, this aborts at once.
         let abort = join.abort_handle();
-        registry.set_canceller(id, move || abort.abort());
+        registry.set_canceller(key, move || abort.abort());
         join
     }
 }

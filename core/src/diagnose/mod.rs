@@ -13,9 +13,8 @@ mod sites;
 mod thresholds;
 
 pub use activity::{ActivitySample, SiteActivity, TaskActivity, TopReport};
-pub(crate) use histogram::RESOLUTION_NS;
 pub use histogram::{Histogram, HistogramBucket};
 pub use lints::{Lint, LintId, LintSet, LintSubject, Severity, TaskLints, lints};
-pub(crate) use sites::EndReason;
 pub use sites::{DEFAULT_MAX_SITES, EndCounts, SiteStats, SiteTable};
+pub(crate) use sites::{EndReason, SiteRef};
 pub use thresholds::{THRESHOLD_NAMES, ThresholdError, Thresholds};

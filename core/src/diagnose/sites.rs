@@ -100,6 +100,17 @@ impl EndReason {
     }
 }
 
+/// One row of a [`SiteTable`], as the tasks spawned there keep it: the
+/// index of its slot, or [`SiteRef::OVERFLOW`]. Sites are never removed, so
+/// the index stays valid for the table's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SiteRef(u32);
+
+impl SiteRef {
+    /// The overflow row (also what a site index past the table reads as).
+    pub(crate) const OVERFLOW: Self = Self(u32::MAX);
+}
+
 struct Site {
     /// `None` for the overflow row.
     location: Option<&'static Location<'static>>,
@@ -208,11 +219,11 @@ impl SiteTable {
 
     /// The site of `location`, created on first use; the overflow row once
     /// `max_sites` exist.
-    fn site(&self, location: &'static Location<'static>) -> &Site {
+    fn find(&self, location: &'static Location<'static>) -> SiteRef {
         // Line, column and the path's length, not the path's bytes: equal
         // locations hash alike wherever their `Location` lives, and hashing
-        // a 50-byte path on every spawn and end would cost more than the
-        // rare probe past a site with the same numbers in another file.
+        // a 50-byte path on every spawn would cost more than the rare probe
+        // past a site with the same numbers in another file.
         let mut hasher = FxHasher::default();
         (location.line(), location.column(), location.file().len()).hash(&mut hasher);
         let mask = self.slots.len() - 1;
@@ -228,11 +239,20 @@ impl SiteTable {
                 }),
             };
             if site.is(location) {
-                return site;
+                return u32::try_from(index).map_or(SiteRef::OVERFLOW, SiteRef);
             }
             index = (index + 1) & mask;
         }
-        &self.overflow
+        SiteRef::OVERFLOW
+    }
+
+    /// The site `site` names (found by [`SiteTable::find`] in this table).
+    #[inline]
+    fn get(&self, site: SiteRef) -> &Site {
+        match self.slots.get(site.0 as usize).and_then(OnceLock::get) {
+            Some(site) => site,
+            None => &self.overflow,
+        }
     }
 
     fn sites(&self) -> impl Iterator<Item = &Site> {
@@ -246,13 +266,16 @@ impl SiteTable {
 
     /// A task was spawned at `location`; `future_size` is its future's
     /// `size_of` when known (wrapped futures, not hook-tracked ones).
+    /// Returns the site, which the task keeps so that its long polls and its
+    /// end are counted there without looking the location up again.
     pub(crate) fn task_spawned(
         &self,
         location: &'static Location<'static>,
         name: Option<&str>,
         future_size: Option<usize>,
-    ) {
-        let site = self.site(location);
+    ) -> SiteRef {
+        let found = self.find(location);
+        let site = self.get(found);
         site.spawned.fetch_add(1, Ordering::Relaxed);
         let first = site.name.get_or_init(|| name.map(Box::from));
         if first.as_deref() != name && !site.name_varies.load(Ordering::Relaxed) {
@@ -265,22 +288,23 @@ impl SiteTable {
                 site.largest_future.fetch_max(size, Ordering::Relaxed);
             }
         }
+        found
     }
 
-    /// A poll of a task spawned at `location` took `spent_ns`. Inlined into
-    /// the poll path as one comparison; only polls of at least a
-    /// millisecond — at most one per thread per millisecond — go further.
+    /// A poll of a task of `site` took `spent_ns`. Inlined into the poll
+    /// path as one comparison; only polls of at least a millisecond — at
+    /// most one per thread per millisecond — go further.
     #[inline]
-    pub(crate) fn poll_took(&self, location: &'static Location<'static>, spent_ns: u64) {
+    pub(crate) fn poll_took(&self, site: SiteRef, spent_ns: u64) {
         if spent_ns >= RESOLUTION_NS {
-            self.long_poll(location, spent_ns);
+            self.long_poll(site, spent_ns);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn long_poll(&self, location: &'static Location<'static>, spent_ns: u64) {
-        let site = self.site(location);
+    fn long_poll(&self, site: SiteRef, spent_ns: u64) {
+        let site = self.get(site);
         site.long_polls.record(spent_ns);
         if spent_ns >= self.thresholds.slow_poll_ns() {
             site.slow_polls.fetch_add(1, Ordering::Relaxed);
@@ -290,13 +314,13 @@ impl SiteTable {
     /// Folds an ended task's totals into its site.
     pub(crate) fn task_ended(
         &self,
-        location: &'static Location<'static>,
+        site: SiteRef,
         reason: EndReason,
         polls: u64,
         busy_ns: u64,
         lifetime_ns: u64,
     ) {
-        let site = self.site(location);
+        let site = self.get(site);
         site.polls.fetch_add(polls, Ordering::Relaxed);
         site.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
         site.lifetimes.record(lifetime_ns);

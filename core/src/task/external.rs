@@ -8,7 +8,11 @@ use super::{
     canceller::Canceller,
     record::{LiveRecord, enter_task, leave_task},
 };
-use crate::{TaskId, registry::TaskRegistry};
+use crate::{
+    TaskId,
+    diagnose::SiteRef,
+    registry::{TaskKey, TaskRegistry},
+};
 
 /// A live task tracked without the monitor's future wrapper.
 ///
@@ -31,7 +35,8 @@ use crate::{TaskId, registry::TaskRegistry};
 /// never stays "live" in the console.
 #[must_use = "dropping an ExternalTask records its task as ended; keep it for the task's lifetime"]
 pub struct ExternalTask {
-    id: TaskId,
+    key: TaskKey,
+    site: SiteRef,
     /// Boxed (the hooks' caller moves the handle around), linked into the
     /// registry from the start and freed by `Drop` after retiring.
     live: NonNull<LiveRecord>,
@@ -83,14 +88,15 @@ impl Drop for PollToken {
 }
 
 impl ExternalTask {
-    pub(crate) fn new(id: TaskId, registry: Arc<TaskRegistry>) -> Self {
+    pub(crate) fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>) -> Self {
         let live = NonNull::from(Box::leak(Box::new(LiveRecord::new(
             registry.precise_timing(),
         ))));
         // SAFETY: the box is freed only in `Drop`, after `retire`.
-        let cancelled = unsafe { registry.link(id, live) };
+        let cancelled = unsafe { registry.link(key, live) };
         let task = Self {
-            id,
+            key,
+            site,
             live,
             registry,
             finished: false,
@@ -108,7 +114,7 @@ impl ExternalTask {
 
     /// The task's id in the monitor (not the runtime's own id).
     pub fn id(&self) -> TaskId {
-        self.id
+        self.key.id()
     }
 
     /// Reports that a poll of the task begins on this thread.
@@ -120,7 +126,7 @@ impl ExternalTask {
     #[inline]
     pub fn poll_started(&self) -> PollToken {
         let started_ns = self.record().poll_started();
-        let previous_task = enter_task(self.id);
+        let previous_task = enter_task(self.key.id());
         PollToken {
             started_ns,
             previous_task,
@@ -133,7 +139,7 @@ impl ExternalTask {
     #[inline]
     pub fn poll_ended(&self, token: PollToken) {
         let spent = self.record().poll_ended_without_waker(token.started_ns);
-        self.registry.poll_took(self.id, spent); // diagnostics hook
+        self.registry.poll_took(self.site, spent); // diagnostics hook
         // Dropping the token restores the thread's previous current task.
         drop(token);
     }
@@ -143,7 +149,7 @@ impl ExternalTask {
     ///
     /// Pass [`TaskEnd::Ended`] when the runtime does not say how.
     pub fn finish(mut self, how: TaskEnd) {
-        self.registry.retire(self.id, Some(self.record()), how);
+        self.registry.retire(self.key, Some(self.record()), how);
         // `Drop` runs next, finds the task finished and frees the record.
         self.finished = true;
     }
@@ -158,7 +164,7 @@ impl ExternalTask {
     /// whose cancel requests are refused before any closure would run.
     pub fn set_canceller(&self, cancel: impl FnOnce() + Send + 'static) {
         self.registry
-            .install_canceller(self.id, Canceller::new(cancel));
+            .install_canceller(self.key, Canceller::new(cancel));
     }
 
     /// Whether a cancel has been requested, for runtimes that stop tasks by
@@ -177,7 +183,7 @@ impl Drop for ExternalTask {
                 CancelledBy::Dropped
             };
             self.registry
-                .retire(self.id, Some(self.record()), TaskEnd::Cancelled { by });
+                .retire(self.key, Some(self.record()), TaskEnd::Cancelled { by });
         }
         // SAFETY: retired above or in `finish`: the registry no longer
         // points at the record, and it came from `Box::leak` in `new`.
@@ -188,7 +194,7 @@ impl Drop for ExternalTask {
 impl fmt::Debug for ExternalTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExternalTask")
-            .field("id", &self.id)
+            .field("id", &self.key.id())
             .field("state", &self.record().state())
             .finish_non_exhaustive()
     }

@@ -19,7 +19,11 @@ use super::{
     canceller::Canceller,
     record::{LiveRecord, enter_task, leave_task},
 };
-use crate::{JoinError, TaskId, registry::TaskRegistry};
+use crate::{
+    JoinError, TaskId,
+    diagnose::SiteRef,
+    registry::{TaskKey, TaskRegistry},
+};
 
 /// The error an [`Instrumented`] future resolves to when its task was
 /// cancelled through the monitor before the inner future completed.
@@ -44,7 +48,10 @@ enum Outcome<T> {
 /// and also when the user's future panics while being dropped.
 struct TaskCell<F> {
     live: LiveRecord,
-    id: TaskId,
+    /// The task's id and the slot of its entry in the registry.
+    key: TaskKey,
+    /// Its row in the site statistics (diagnostics hook).
+    site: SiteRef,
     registry: Arc<TaskRegistry>,
     /// The registry points at `live` (from the first poll until `end`).
     linked: bool,
@@ -59,10 +66,11 @@ struct TaskCell<F> {
 }
 
 impl<F> TaskCell<F> {
-    fn new(id: TaskId, registry: Arc<TaskRegistry>, inner: F) -> Self {
+    fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>, inner: F) -> Self {
         Self {
             live: LiveRecord::new(registry.precise_timing()),
-            id,
+            key,
+            site,
             registry,
             linked: false,
             ended: false,
@@ -94,7 +102,7 @@ impl<F> TaskCell<F> {
             (_, how) => how,
         };
         let live = self.linked.then_some(&self.live);
-        self.registry.retire(self.id, live, how);
+        self.registry.retire(self.key, live, how);
         if let Err(payload) = dropped {
             resume_unwind(payload);
         }
@@ -116,7 +124,7 @@ impl<F: Future> TaskCell<F> {
             // SAFETY: the cell is pinned from now on, so `live` keeps its
             // address, and `end` (run by `Drop` at the latest) retires the
             // task before the memory can go.
-            let cancelled = unsafe { this.registry.link(this.id, NonNull::from(&this.live)) };
+            let cancelled = unsafe { this.registry.link(this.key, NonNull::from(&this.live)) };
             if cancelled {
                 this.live.set_cancel_requested();
             }
@@ -129,7 +137,7 @@ impl<F: Future> TaskCell<F> {
         }
 
         let started = this.live.poll_started();
-        let previous = enter_task(this.id);
+        let previous = enter_task(this.key.id());
         // SAFETY: `inner` is structurally pinned: never moved, dropped in
         // place by `end`.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
@@ -141,18 +149,18 @@ impl<F: Future> TaskCell<F> {
                 // SAFETY: the runtime polls a task on one thread at a time,
                 // and this is that thread.
                 let spent = unsafe { this.live.poll_pending(started, cx.waker()) };
-                this.registry.poll_took(this.id, spent); // diagnostics hook
+                this.registry.poll_took(this.site, spent); // diagnostics hook
                 Poll::Pending
             }
             Ok(Poll::Ready(output)) => {
                 let spent = this.live.poll_finished(started);
-                this.registry.poll_took(this.id, spent); // diagnostics hook
+                this.registry.poll_took(this.site, spent); // diagnostics hook
                 this.end(TaskEnd::Completed);
                 Poll::Ready(Outcome::Ready(output))
             }
             Err(payload) => {
                 let spent = this.live.poll_finished(started);
-                this.registry.poll_took(this.id, spent); // diagnostics hook
+                this.registry.poll_took(this.site, spent); // diagnostics hook
                 let message = panic_message(&*payload);
                 // Dropping a future that panicked mid-poll is what the
                 // runtime would do next anyway.
@@ -204,15 +212,22 @@ pub struct Instrumented<F> {
 }
 
 impl<F> Instrumented<F> {
-    pub(crate) fn new(id: TaskId, registry: Arc<TaskRegistry>, inner: F) -> Self {
+    pub(crate) fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>, inner: F) -> Self {
         Self {
-            cell: TaskCell::new(id, registry, inner),
+            cell: TaskCell::new(key, site, registry, inner),
         }
     }
 
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.id
+        self.cell.key.id()
+    }
+
+    /// The task's id and where the registry keeps it: what
+    /// [`TaskRegistry::set_canceller`] needs to reach the task without a
+    /// search once this future has been handed to the runtime.
+    pub fn key(&self) -> TaskKey {
+        self.cell.key
     }
 
     /// Installs a runtime-specific way to stop this task, run (once) by
@@ -226,7 +241,7 @@ impl<F> Instrumented<F> {
     pub fn set_canceller(&self, cancel: impl FnOnce() + Send + 'static) {
         self.cell
             .registry
-            .install_canceller(self.cell.id, Canceller::new(cancel));
+            .install_canceller(self.cell.key, Canceller::new(cancel));
     }
 
     /// Resolves to `Err(JoinError)` for a panic too, instead of resuming it:
@@ -256,7 +271,7 @@ impl<F> Instrumented<F> {
 impl<F> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("id", &self.cell.id)
+            .field("id", &self.cell.key.id())
             .finish_non_exhaustive()
     }
 }
@@ -265,7 +280,7 @@ impl<F: Future> Future for Instrumented<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.cell.id;
+        let id = self.cell.key.id();
         self.cell().poll_cell(cx).map(|outcome| match outcome {
             Outcome::Ready(output) => Ok(output),
             Outcome::Cancelled => Err(Cancelled(id)),
@@ -283,14 +298,20 @@ pub struct CatchPanics<F> {
 impl<F> CatchPanics<F> {
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.id
+        self.cell.key.id()
+    }
+
+    /// The task's id and where the registry keeps it; see
+    /// [`Instrumented::key`].
+    pub fn key(&self) -> TaskKey {
+        self.cell.key
     }
 }
 
 impl<F> fmt::Debug for CatchPanics<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CatchPanics")
-            .field("id", &self.cell.id)
+            .field("id", &self.cell.key.id())
             .finish_non_exhaustive()
     }
 }
@@ -299,7 +320,7 @@ impl<F: Future> Future for CatchPanics<F> {
     type Output = Result<F::Output, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.cell.id;
+        let id = self.cell.key.id();
         // SAFETY: structural pinning of the only field.
         let cell = unsafe { self.map_unchecked_mut(|this| &mut this.cell) };
         cell.poll_cell(cx).map(|outcome| match outcome {
@@ -323,14 +344,20 @@ pub struct RuntimeCancelled<F> {
 impl<F> RuntimeCancelled<F> {
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.id
+        self.cell.key.id()
+    }
+
+    /// The task's id and where the registry keeps it; see
+    /// [`Instrumented::key`].
+    pub fn key(&self) -> TaskKey {
+        self.cell.key
     }
 }
 
 impl<F> fmt::Debug for RuntimeCancelled<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuntimeCancelled")
-            .field("id", &self.cell.id)
+            .field("id", &self.cell.key.id())
             .finish_non_exhaustive()
     }
 }
