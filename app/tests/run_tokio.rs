@@ -4,34 +4,6 @@
 
 mod support;
 
-use monitor_core::{Spawner, TaskRegistry};
-use monitor_server::MonitorBuilder;
-use monitor_tokio::TokioExecutor;
-use tokio::runtime::Runtime;
-
-struct Tokio(&'static Runtime);
-
-impl support::TestRuntime for Tokio {
-    fn spawner(&self) -> Spawner {
-        Spawner::new(
-            TokioExecutor::from_handle(self.0.handle().clone()),
-            TaskRegistry::global().clone(),
-        )
-    }
-
-    fn monitor(&self) -> MonitorBuilder {
-        monitor_tokio::monitor_builder(self.0.handle().clone())
-    }
-}
-
-fn tokio() -> Tokio {
-    // Leaked: the workers live until the test process ends.
-    Tokio(Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap(),
-    )))
-}
+use support::tokio_runtime::tokio;
 
 scenarios!(tokio());

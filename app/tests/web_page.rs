@@ -14,38 +14,8 @@ use std::{
     time::Duration,
 };
 
-use monitor_core::{Spawner, TaskRegistry};
-use monitor_server::MonitorBuilder;
-use monitor_tokio::TokioExecutor;
-use tokio::runtime::Runtime;
-
 use http_support::{Response, get, request};
-use support::{Event, start, test_app, within};
-
-struct Tokio(&'static Runtime);
-
-impl support::TestRuntime for Tokio {
-    fn spawner(&self) -> Spawner {
-        Spawner::new(
-            TokioExecutor::from_handle(self.0.handle().clone()),
-            TaskRegistry::global().clone(),
-        )
-    }
-
-    fn monitor(&self) -> MonitorBuilder {
-        monitor_tokio::monitor_builder(self.0.handle().clone())
-    }
-}
-
-fn tokio() -> Tokio {
-    Tokio(Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap(),
-    )))
-}
+use support::{Event, start, test_app, tokio_runtime::tokio, within};
 
 const CONFIG: &str = "[schedule.tick]\nevery = \"1h\"\nfunc = \"t.count\"\n\
     [schedule.broken]\nevery = \"1h\"\nfunc = \"t.fail\"\n\

@@ -18,6 +18,8 @@ use monitor_app::{App, AppContext, AppError, Config, Connection, RunOutcome, Run
 use monitor_core::{Spawner, TaskIntrospect as _, TaskRegistry, TaskState};
 use monitor_server::MonitorBuilder;
 
+pub mod tokio_runtime;
+
 /// What a runtime gives the app.
 pub trait TestRuntime {
     /// Spawns on the runtime, tracked in the global registry.
