@@ -20,7 +20,7 @@ use attack_support::{PROMPT, Tcp, timed};
 use monitor_core::TaskRegistry;
 use monitor_server::{Monitor, MonitorBuilder};
 
-use http_support::{raw, request};
+use http_support::{Response, raw, request};
 
 const TOKEN: &str = "http-attacks-token-0123456789";
 const CHALLENGE: &str = "Authentication required: send \"auth TOKEN\"\r\n";
@@ -149,16 +149,7 @@ fn guesses_over_bearer_login_form_and_console_share_one_budget() {
     assert_eq!(tally.other.load(Ordering::Relaxed), 0);
 
     // A rate, not a lockout: the owner's token works right after.
-    let bearer = format!("Bearer {TOKEN}");
-    let (took, answer) = timed(|| {
-        request(
-            http,
-            "GET",
-            "/api/stats",
-            &[("Authorization", &bearer)],
-            b"",
-        )
-    });
+    let (took, answer) = owner_request(http);
     println!("measured: the right bearer token got in {took:?} after the flood");
     assert_eq!(answer.status, 200, "{answer:?}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
@@ -166,6 +157,20 @@ fn guesses_over_bearer_login_form_and_console_share_one_budget() {
     owner.read_until(CHALLENGE);
     owner.send(&format!("auth {TOKEN}"));
     owner.read_until(PROMPT);
+}
+
+/// The owner's request with the right bearer token, and how long it took.
+fn owner_request(http: SocketAddr) -> (Duration, Response) {
+    let bearer = format!("Bearer {TOKEN}");
+    timed(|| {
+        request(
+            http,
+            "GET",
+            "/api/stats",
+            &[("Authorization", &bearer)],
+            b"",
+        )
+    })
 }
 
 /// A wrong guess is answered after the delay, on a timer: the monitor's
@@ -184,16 +189,7 @@ fn a_delayed_wrong_guess_does_not_hold_the_loop() {
     // Once the guess is being slowed down, the owner's bearer request goes
     // through without waiting for it.
     thread::sleep(Duration::from_millis(300));
-    let bearer = format!("Bearer {TOKEN}");
-    let (took, answer) = timed(|| {
-        request(
-            http,
-            "GET",
-            "/api/stats",
-            &[("Authorization", &bearer)],
-            b"",
-        )
-    });
+    let (took, answer) = owner_request(http);
     assert_eq!(answer.status, 200);
     println!("measured: the right token answered in {took:?} while a wrong one was delayed");
     assert!(took < Duration::from_millis(1000), "took {took:?}");
