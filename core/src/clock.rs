@@ -18,11 +18,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::sync::CacheLine;
+
 /// How often the coarse clock is refreshed.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
-static COARSE_NS: AtomicU64 = AtomicU64::new(0);
+/// Read by every poll, written once a millisecond: on lines of its own, so
+/// that writes to neighbouring statics (the task id counter) do not evict it
+/// from every core's cache.
+static COARSE_NS: CacheLine<AtomicU64> = CacheLine(AtomicU64::new(0));
 static TICKER: Once = Once::new();
 
 fn epoch() -> Instant {

@@ -15,7 +15,7 @@ use crate::{
     TaskId, TaskIntrospect, TaskSnapshot, Thresholds,
     clock::{self, coarse_now_ns, precise_now_ns},
     diagnose::{EndReason, SiteRef},
-    sync::{AtomicU64, Mutex, MutexGuard, lock},
+    sync::{AtomicU64, CacheLine, Mutex, MutexGuard, lock},
     task::{
         CancelledBy, TaskEnd, TaskState, canceller::Canceller, current_task, record::LiveRecord,
     },
@@ -41,7 +41,10 @@ static GLOBAL: OnceLock<Arc<TaskRegistry>> = OnceLock::new();
 /// instead of hashing its id; lookups by id alone (console commands) scan
 /// the shard.
 type Tasks = Slab<Entry>;
-type Shard = Mutex<Tasks>;
+/// Each shard on its own cache lines: consecutive ids go to consecutive
+/// shards, so without padding a spawn on one worker and an end on another
+/// would write the same line through neighbouring shards.
+type Shard = CacheLine<Mutex<Tasks>>;
 
 /// A slot index no entry has: the key of a task known only by its id.
 const NO_SLOT: u32 = u32::MAX;
@@ -274,6 +277,11 @@ fn location_text(location: &Location<'_>) -> String {
 /// assert_eq!(futures_lite::future::block_on(task).unwrap(), 2);
 /// assert!(registry.task(id).unwrap().state.is_terminal());
 /// ```
+// Aligned to a cache-line pair: the `Arc` around it keeps its reference
+// counts right before it, and every task end decrements one of them, on
+// whichever worker it ends; without the alignment that write would evict
+// the fields below, which every spawn and end reads.
+#[repr(align(128))]
 pub struct TaskRegistry {
     live: Box<[Shard]>,
     history: History,
@@ -411,7 +419,9 @@ impl TaskRegistryBuilder {
     pub fn build(self) -> Arc<TaskRegistry> {
         clock::start_ticker();
         Arc::new(TaskRegistry {
-            live: (0..SHARDS).map(|_| Mutex::new(Tasks::new())).collect(),
+            live: (0..SHARDS)
+                .map(|_| CacheLine(Mutex::new(Tasks::new())))
+                .collect(),
             history: History::new(self.history_capacity),
             precise_timing: self.precise_timing,
             sites: SiteTable::new(self.max_sites, self.thresholds),
@@ -835,7 +845,9 @@ impl TaskIntrospect for TaskRegistry {
 /// kept by value: ending a task allocates nothing here.
 struct History {
     ring: Box<[Mutex<Option<Ended>>]>,
-    cursor: AtomicU64,
+    /// Written by every task end, on any thread: on lines of its own so
+    /// the ring's pointer, read by the same ends, stays in every cache.
+    cursor: CacheLine<AtomicU64>,
     persistent: Mutex<Vec<Ended>>,
 }
 
@@ -843,7 +855,7 @@ impl History {
     fn new(capacity: usize) -> Self {
         Self {
             ring: (0..capacity).map(|_| Mutex::new(None)).collect(),
-            cursor: AtomicU64::new(0),
+            cursor: CacheLine(AtomicU64::new(0)),
             persistent: Mutex::new(Vec::new()),
         }
     }

@@ -52,3 +52,25 @@ pub(crate) use loom::cell::UnsafeCell;
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// `T` alone on its cache line (two lines: x86's adjacent-line prefetcher
+/// pulls pairs), so that a value one thread writes does not slow down
+/// another thread writing its neighbour ("false sharing").
+///
+/// Used where the spawning thread and the thread that ends a task write
+/// different data that would otherwise share a line: the registry's shards,
+/// the history's cursor, a site's spawn-side and end-side counters. A task
+/// spawned on one worker and run on another then moves only the lines it
+/// really shares (see docs/PERFORMANCE.md, "Cache lines").
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CacheLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -20,7 +20,7 @@ use super::{
     histogram::{AtomicHistogram, Histogram, LIFETIME_BUCKETS, POLL_BUCKETS, RESOLUTION_NS},
     thresholds::{SharedThresholds, ThresholdError, Thresholds},
 };
-use crate::{TaskEnd, TaskIntrospect, TaskSnapshot, clock::precise_now_ns};
+use crate::{TaskEnd, TaskIntrospect, TaskSnapshot, clock::precise_now_ns, sync::CacheLine};
 
 /// The default bound on distinct spawn sites; tasks of further sites are
 /// counted in the overflow row.
@@ -118,19 +118,29 @@ struct Site {
     name: OnceLock<Option<Box<str>>>,
     /// …unless later tasks had other names.
     name_varies: AtomicBool,
+    /// Written by the spawning thread.
     spawned: AtomicU64,
-    ended: [AtomicU64; 4],
-    /// Polls and busy time of the tasks that ended.
-    polls: AtomicU64,
-    busy_ns: AtomicU64,
+    largest_future: AtomicU64,
     slow_polls: AtomicU64,
     /// Polls of at least [`RESOLUTION_NS`]; shorter ones are the rest of
     /// the site's polls, counted when read.
     long_polls: AtomicHistogram<POLL_BUCKETS>,
-    lifetimes: AtomicHistogram<LIFETIME_BUCKETS>,
-    largest_future: AtomicU64,
     /// Live counts sampled every `leak_window / 16`, oldest first.
     samples: Mutex<Vec<u64>>,
+    /// Written by the thread that ends a task, often not the one that
+    /// spawned it: on lines of their own, so that a worker spawning here
+    /// and one ending tasks of this site do not pass lines back and forth.
+    ends: CacheLine<Ends>,
+}
+
+/// What a site's ended tasks add up to.
+struct Ends {
+    /// Counts per [`EndReason`].
+    ended: [AtomicU64; 4],
+    /// Polls and busy time of the tasks that ended.
+    polls: AtomicU64,
+    busy_ns: AtomicU64,
+    lifetimes: AtomicHistogram<LIFETIME_BUCKETS>,
 }
 
 impl Site {
@@ -140,19 +150,25 @@ impl Site {
             name: OnceLock::new(),
             name_varies: AtomicBool::new(false),
             spawned: AtomicU64::new(0),
-            ended: std::array::from_fn(|_| AtomicU64::new(0)),
-            polls: AtomicU64::new(0),
-            busy_ns: AtomicU64::new(0),
+            largest_future: AtomicU64::new(0),
             slow_polls: AtomicU64::new(0),
             long_polls: AtomicHistogram::new(),
-            lifetimes: AtomicHistogram::new(),
-            largest_future: AtomicU64::new(0),
             samples: Mutex::new(Vec::with_capacity(SAMPLES)),
+            ends: CacheLine(Ends {
+                ended: std::array::from_fn(|_| AtomicU64::new(0)),
+                polls: AtomicU64::new(0),
+                busy_ns: AtomicU64::new(0),
+                lifetimes: AtomicHistogram::new(),
+            }),
         }
     }
 
     fn ended_total(&self) -> u64 {
-        self.ended.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+        self.ends
+            .ended
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn is(&self, location: &Location<'_>) -> bool {
@@ -320,12 +336,12 @@ impl SiteTable {
         busy_ns: u64,
         lifetime_ns: u64,
     ) {
-        let site = self.get(site);
-        site.polls.fetch_add(polls, Ordering::Relaxed);
-        site.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
-        site.lifetimes.record(lifetime_ns);
+        let ends = &self.get(site).ends;
+        ends.polls.fetch_add(polls, Ordering::Relaxed);
+        ends.busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+        ends.lifetimes.record(lifetime_ns);
         // Counted last: a reader that sees the end also sees the totals.
-        site.ended[reason as usize].fetch_add(1, Ordering::Release);
+        ends.ended[reason as usize].fetch_add(1, Ordering::Release);
     }
 
     // ---- read by the monitor.
@@ -482,7 +498,7 @@ fn stable_name(site: &Site) -> Option<String> {
 /// long-poll buckets; live tasks are added by the caller.
 fn folded(site: &Site) -> SiteStats {
     // Acquire pairs with the Release count in `task_ended`.
-    let ended = |reason: EndReason| site.ended[reason as usize].load(Ordering::Acquire);
+    let ended = |reason: EndReason| site.ends.ended[reason as usize].load(Ordering::Acquire);
     let largest = site.largest_future.load(Ordering::Relaxed);
     SiteStats {
         location: site.location_text(),
@@ -495,11 +511,11 @@ fn folded(site: &Site) -> SiteStats {
             panicked: ended(EndReason::Panicked),
             unknown: ended(EndReason::Unknown),
         },
-        polls: site.polls.load(Ordering::Relaxed),
-        busy_ns: site.busy_ns.load(Ordering::Relaxed),
+        polls: site.ends.polls.load(Ordering::Relaxed),
+        busy_ns: site.ends.busy_ns.load(Ordering::Relaxed),
         slow_polls: site.slow_polls.load(Ordering::Relaxed),
         poll_time: Histogram::from_counts(&site.long_polls.counts()),
-        lifetime: Histogram::from_counts(&site.lifetimes.counts()),
+        lifetime: Histogram::from_counts(&site.ends.lifetimes.counts()),
         largest_future: (largest > 0).then_some(largest),
     }
 }
