@@ -1,6 +1,6 @@
 //! Tracked spawning that returns tokio's own `JoinHandle`.
 
-use std::{future::Future, panic::Location, sync::Arc};
+use std::{future::Future, panic::Location};
 
 use monitor_core::{TaskRegistry, TaskSpec};
 use tokio::{runtime::Handle, task::JoinHandle};
@@ -110,8 +110,11 @@ impl TaskBuilder {
             Some(handle) => handle,
             None => Handle::current(),
         };
-        let (options, registry) = self.spec.into_parts(Location::caller());
-        let registry = registry.unwrap_or_else(|| Arc::clone(TaskRegistry::global()));
+        let (options, own_registry) = self.spec.into_parts(Location::caller());
+        // Borrowed, not cloned: the task takes the one reference it needs,
+        // and a clone here would add two atomic operations per spawn on a
+        // count that every worker ending a task also writes.
+        let registry = own_registry.as_ref().unwrap_or_else(|| TaskRegistry::global());
         // The wrapper is spawned as it is: no future layer and no allocation
         // of the adapter's own. A monitor cancel runs the abort handle
         // installed below, so tokio drops the task and the `JoinHandle`
