@@ -585,11 +585,16 @@ fn pages_render_escaped_and_answer_while_every_worker_is_blocked() {
     get(app.addr(), "/assets/jquery.js").assert_error(404);
     release.send(()).unwrap();
     release.send(()).unwrap();
+    // Released is not yet ended: wait for the hogs to leave, or `ps` may
+    // count them (and say "3 tasks running").
+    eventually("the hogs ended", || {
+        (app.registry.live_count() == 1).then_some(())
+    });
     // The console on the same loop is unaffected.
     let (mut client, _) = Client::new(app.connector.connect().unwrap(), "monitor >>> ");
     let ps = client.cmd("ps");
     assert!(
-        ps.contains("task running") && ps.contains("alert(1)"),
+        ps.contains("1 task running") && ps.contains("alert(1)"),
         "{ps}"
     );
 }

@@ -114,7 +114,9 @@ impl TaskBuilder {
         // Borrowed, not cloned: the task takes the one reference it needs,
         // and a clone here would add two atomic operations per spawn on a
         // count that every worker ending a task also writes.
-        let registry = own_registry.as_ref().unwrap_or_else(|| TaskRegistry::global());
+        let registry = own_registry
+            .as_ref()
+            .unwrap_or_else(|| TaskRegistry::global());
         // The wrapper is spawned as it is: no future layer and no allocation
         // of the adapter's own. A monitor cancel runs the abort handle
         // installed below, so tokio drops the task and the `JoinHandle`
