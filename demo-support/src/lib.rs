@@ -1,5 +1,6 @@
 //! What the three adapter demos (`cargo run -p monitor-tokio --example
-//! demo`, and the same for `monitor-smol` and `monitor-async-std`) share:
+//! demo`, `-p monitor-smol --example smol-demo`, `-p monitor-async-std
+//! --example async-std-demo`) share:
 //! command-line options, the console namespace they expose, and the
 //! scripted `--tour` that connects to the demo's own monitor like a user
 //! would, the blocking [`client::ConsoleClient`] the tour, the benchmarks
@@ -89,7 +90,7 @@ const USAGE: &str = "usage: demo [--port N] [--http-port N] [--tour] [--tokio-co
     --http-port N  the web UI's port (default $MONITOR_HTTP_PORT, else the monitor's + 2; 0 = any free port)\n\
     --tour    connect to the demo's own monitor, run a few commands, print the transcript and exit\n\
     --tokio-console [ADDR]  also serve tokio-console (default 127.0.0.1:6669; needs the\n\
-    \x20         tokio-console feature: cargo run --example demo --features tokio-console)";
+    \x20         tokio-console feature: add --features tokio-console to this demo's cargo run)";
 
 impl Options {
     /// Reads the options from the command line; prints usage and exits on

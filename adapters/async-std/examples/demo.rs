@@ -1,9 +1,9 @@
 //! A small but real async-std application with the monitor attached.
 //!
 //! ```text
-//! cargo run -p monitor-async-std --example demo            # then: nc 127.0.0.1 50101
-//! cargo run -p monitor-async-std --example demo -- --tour  # a scripted first look, then exit
-//! cargo run -p monitor-async-std --example demo --features tokio-console -- --tokio-console
+//! cargo run -p monitor-async-std --example async-std-demo            # then: nc 127.0.0.1 50101
+//! cargo run -p monitor-async-std --example async-std-demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-async-std --example async-std-demo --features tokio-console -- --tokio-console
 //!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 

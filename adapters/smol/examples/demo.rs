@@ -1,9 +1,9 @@
 //! A small but real smol application with the monitor attached.
 //!
 //! ```text
-//! cargo run -p monitor-smol --example demo            # then: nc 127.0.0.1 50101
-//! cargo run -p monitor-smol --example demo -- --tour  # a scripted first look, then exit
-//! cargo run -p monitor-smol --example demo --features tokio-console -- --tokio-console
+//! cargo run -p monitor-smol --example smol-demo            # then: nc 127.0.0.1 50101
+//! cargo run -p monitor-smol --example smol-demo -- --tour  # a scripted first look, then exit
+//! cargo run -p monitor-smol --example smol-demo --features tokio-console -- --tokio-console
 //!                                                     # then: tokio-console http://127.0.0.1:6669
 //! ```
 
