@@ -7,8 +7,9 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use crate::sync::CacheLine;
 use serde::{Deserialize, Serialize};
+
+use crate::sync::CacheLine;
 
 /// Identifies one task for the lifetime of the process.
 ///
