@@ -8,6 +8,7 @@
 //! [app]
 //! modules = ["example.setup"]     # initialised in this order
 //! grace = "5s"                    # how long running tasks get at shutdown
+//! start_timeout = "30s"           # how long a server factory may take to bind
 //!
 //! [schedule.tick]
 //! every = 2                       # seconds, or "500ms", "2s", "1m30s"
@@ -57,6 +58,10 @@ pub const DEFAULT_SEARCH_PATH: [&str; 3] = ["app.toml", "etc/app.toml", "/etc/ap
 /// How long running tasks get to finish at shutdown when `[app] grace` is
 /// not set.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a server factory may take to bind and return when
+/// `[app] start_timeout` is not given.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a configuration could not be loaded or does not fit the application.
 ///
@@ -144,6 +149,10 @@ pub struct AppConfig {
     /// cancelled.
     #[serde(serialize_with = "serialize_duration")]
     pub grace: Duration,
+    /// How long each server factory may take at start before the start
+    /// fails with [`AppError::FactoryTimeout`](crate::AppError::FactoryTimeout).
+    #[serde(serialize_with = "serialize_duration")]
+    pub start_timeout: Duration,
 }
 
 impl Default for AppConfig {
@@ -151,6 +160,7 @@ impl Default for AppConfig {
         Self {
             modules: Vec::new(),
             grace: DEFAULT_GRACE,
+            start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
 }
@@ -494,6 +504,7 @@ struct RawApp {
     #[serde(default)]
     modules: Vec<Spanned<String>>,
     grace: Option<Spanned<Period>>,
+    start_timeout: Option<Spanned<Period>>,
 }
 
 #[derive(Deserialize)]
@@ -676,6 +687,13 @@ impl Lowering<'_> {
             }
             None => DEFAULT_GRACE,
         };
+        let start_timeout = match &raw.app.start_timeout {
+            Some(timeout) => {
+                self.mark("app.start_timeout".into(), timeout);
+                timeout.get_ref().0
+            }
+            None => DEFAULT_START_TIMEOUT,
+        };
         let app = AppConfig {
             modules: raw
                 .app
@@ -684,6 +702,7 @@ impl Lowering<'_> {
                 .map(Spanned::into_inner)
                 .collect(),
             grace,
+            start_timeout,
         };
 
         let mut schedules = BTreeMap::new();

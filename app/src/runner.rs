@@ -14,7 +14,7 @@ use std::{
 };
 
 use async_channel::{Receiver, Sender};
-use futures_lite::FutureExt as _;
+use futures_lite::{FutureExt as _, future};
 use monitor_core::{JoinError, JoinHandle, Spawner, TaskId, TaskIntrospect as _};
 use monitor_server::{Monitor, MonitorBuilder};
 use serde::Serialize;
@@ -68,6 +68,20 @@ pub enum AppError {
         factory: String,
         /// Its error.
         source: BoxError,
+    },
+    /// A server factory did not return within `[app] start_timeout`.
+    #[error(
+        "server `{server}`: factory `{factory}` did not return within {} ([app] start_timeout); \
+         a factory should bind its socket and return, leaving long work to the server's tasks",
+        crate::config::format_duration(*after)
+    )]
+    FactoryTimeout {
+        /// The server.
+        server: String,
+        /// The factory's name.
+        factory: String,
+        /// The timeout that passed.
+        after: Duration,
     },
     /// The monitor could not start (its port in use, a bad `[monitor]`
     /// setting, the token variable unset).
@@ -620,14 +634,29 @@ impl App {
                         ServerBind::Unix { path } => (path.display().to_string(), 0),
                     };
                     let make = &ctx.shared.functions.factories[factory];
+                    let timeout = config.app.start_timeout;
+                    // A factory that never returns would hang the start
+                    // with nothing said; dropping it is all the undoing a
+                    // factory that has not returned a socket needs.
+                    let made = future::or(
+                        async { Some(make(ctx.clone(), name.clone(), address, port).await) },
+                        async {
+                            async_io::Timer::after(timeout).await;
+                            None
+                        },
+                    )
+                    .await
+                    .ok_or_else(|| AppError::FactoryTimeout {
+                        server: name.clone(),
+                        factory: factory.clone(),
+                        after: timeout,
+                    })?;
                     let BoundServer { listener, protocol } =
-                        make(ctx.clone(), name.clone(), address, port)
-                            .await
-                            .map_err(|source| AppError::Factory {
-                                server: name.clone(),
-                                factory: factory.clone(),
-                                source,
-                            })?;
+                        made.map_err(|source| AppError::Factory {
+                            server: name.clone(),
+                            factory: factory.clone(),
+                            source,
+                        })?;
                     (listener, protocol)
                 }
             };

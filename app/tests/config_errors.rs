@@ -143,6 +143,11 @@ fn bad_durations() {
         message.starts_with("test.toml:2: in [app], key `grace`: bad duration \"soon\""),
         "{message}"
     );
+    let message = error_for("[app]\nstart_timeout = 0\n");
+    assert!(
+        message.starts_with("test.toml:2: in [app], key `start_timeout`: bad duration 0"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -181,7 +186,7 @@ fn bad_values_and_combinations() {
 #[test]
 fn accepted_forms() {
     let config = Config::parse(
-        "[app]\nmodules = [\"m.setup\"]\ngrace = \"250ms\"\n\
+        "[app]\nmodules = [\"m.setup\"]\ngrace = \"250ms\"\nstart_timeout = \"1m\"\n\
          [schedule.a]\nevery = 0.5\nfunc = \"s.tick\"\n\
          [schedule.b]\nevery = \"1m30s\"\nfunc = \"s.tick\"\n\
          [server.tcp]\nprotocol = \"p.echo\"\nport = 0\n\
@@ -194,12 +199,13 @@ fn accepted_forms() {
     .unwrap();
     app().check(&config).unwrap();
     assert_eq!(config.app.grace.as_millis(), 250);
+    assert_eq!(config.app.start_timeout.as_secs(), 60);
     assert_eq!(config.schedules["a"].every.as_millis(), 500);
     assert_eq!(config.schedules["b"].every.as_secs(), 90);
     assert_eq!(config.servers["tcp"].bind.to_string(), "127.0.0.1:0");
     assert_eq!(config.servers["sock"].bind.to_string(), "unix:/run/t.sock");
     assert_eq!(config.listeners["x"]["two"].len(), 2);
-    assert_eq!(config.line_of("schedule.b.func"), Some(9));
+    assert_eq!(config.line_of("schedule.b.func"), Some(10));
     assert_eq!(config.monitor.token_env.as_deref(), Some("T_TOKEN"));
 }
 

@@ -113,6 +113,12 @@ pub fn test_app(events: async_channel::Sender<Event>) -> App {
                 ))
             },
         )
+        .factory(
+            "t.never",
+            |_ctx: AppContext, _name: String, _address: String, _port: u16| {
+                std::future::pending::<std::io::Result<monitor_app::BoundServer>>()
+            },
+        )
         .build()
 }
 
@@ -576,6 +582,44 @@ pub fn monitor_commands(rt: &dyn TestRuntime) {
 
 /// Nothing starts when a port is taken: not the schedules, not the other
 /// servers (their sockets are closed again), not the monitor.
+/// A factory that never returns fails the start after `[app]
+/// start_timeout`, naming the server, the factory and the setting, and the
+/// servers bound before it are released.
+pub fn a_factory_that_never_returns_fails_the_start(rt: &dyn TestRuntime) {
+    let (events, _heard) = async_channel::unbounded();
+    let app = test_app(events);
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let err = start(
+        rt,
+        &app,
+        &format!(
+            "[app]\nstart_timeout = \"200ms\"\n\
+             [server.a-first]\nprotocol = \"t.echo\"\nport = {free_port}\n\
+             [server.b-never]\nfactory = \"t.never\"\nport = 0\n{MONITOR}"
+        ),
+    )
+    .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, AppError::FactoryTimeout { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "server `b-never`: factory `t.never` did not return within 200ms ([app] start_timeout)"
+        ),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    std::net::TcpListener::bind(("127.0.0.1", free_port))
+        .expect("the server bound before the factory released its port");
+}
+
 pub fn port_in_use_starts_nothing(rt: &dyn TestRuntime) {
     let (events, _heard) = async_channel::unbounded();
     let app = test_app(events);
@@ -753,6 +797,10 @@ macro_rules! scenarios {
         #[test]
         fn http_port_is_applied() {
             support::http_port_is_applied(&$runtime);
+        }
+        #[test]
+        fn a_factory_that_never_returns_fails_the_start() {
+            support::a_factory_that_never_returns_fails_the_start(&$runtime);
         }
         #[test]
         fn port_in_use_starts_nothing() {
