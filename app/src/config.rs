@@ -651,6 +651,23 @@ impl Lowering<'_> {
         self.lines.insert(key, line);
     }
 
+    /// An optional duration of `[app]`: its value (its line remembered
+    /// under `key`), or `default` when the file leaves it out.
+    fn period(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<Period>>,
+        default: Duration,
+    ) -> Duration {
+        match value {
+            Some(value) => {
+                self.mark(key.into(), value);
+                value.get_ref().0
+            }
+            None => default,
+        }
+    }
+
     fn error<T>(&self, at: &Spanned<T>, message: String) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_owned(),
@@ -680,20 +697,12 @@ impl Lowering<'_> {
         for module in &raw.app.modules {
             self.mark(format!("app.modules.{}", module.get_ref()), module);
         }
-        let grace = match &raw.app.grace {
-            Some(grace) => {
-                self.mark("app.grace".into(), grace);
-                grace.get_ref().0
-            }
-            None => DEFAULT_GRACE,
-        };
-        let start_timeout = match &raw.app.start_timeout {
-            Some(timeout) => {
-                self.mark("app.start_timeout".into(), timeout);
-                timeout.get_ref().0
-            }
-            None => DEFAULT_START_TIMEOUT,
-        };
+        let grace = self.period("app.grace", raw.app.grace.as_ref(), DEFAULT_GRACE);
+        let start_timeout = self.period(
+            "app.start_timeout",
+            raw.app.start_timeout.as_ref(),
+            DEFAULT_START_TIMEOUT,
+        );
         let app = AppConfig {
             modules: raw
                 .app
