@@ -150,6 +150,19 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
     }
+    // Timed runs report every system as a ratio to its runtime's bare one.
+    if !options.once {
+        for system in &options.systems {
+            let runtime = system.split('/').next().unwrap_or_default();
+            let bare = format!("{runtime}/{}", systems::BARE);
+            if !options.systems.contains(&bare) {
+                return Err(format!(
+                    "--system lists {system} without {bare}: timed runs report ratios to \
+                     the bare runtime, so add {bare} (or pass --once for an untimed round)"
+                ));
+            }
+        }
+    }
     Ok(options)
 }
 
@@ -247,6 +260,14 @@ fn main() -> ExitCode {
         }),
     ];
 
+    let known: Vec<String> = benches.iter().map(|b| b.label().to_string()).collect();
+    if let Some(unknown) = options.systems.iter().find(|s| !known.contains(s)) {
+        eprintln!(
+            "--system: no system {unknown:?} in this build; known: {}",
+            known.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
     let benches: Vec<Box<dyn Bench>> = benches
         .into_iter()
         .filter(|b| {

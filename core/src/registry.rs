@@ -80,6 +80,19 @@ impl TaskKey {
     pub fn id(self) -> TaskId {
         self.id
     }
+
+    /// The key again from its two halves, which a task's wrapper keeps
+    /// apart so that the slot packs with the other 4-byte field.
+    #[inline]
+    pub(crate) fn from_parts(id: TaskId, slot: u32) -> Self {
+        Self { id, slot }
+    }
+
+    /// Where the entry is in its shard ([`from_parts`](Self::from_parts)).
+    #[inline]
+    pub(crate) fn slot(self) -> u32 {
+        self.slot
+    }
 }
 
 impl From<TaskId> for TaskKey {
@@ -1028,6 +1041,17 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn the_future_size_costs_no_memory_per_task() {
         assert_eq!(size_of::<TaskInfo>(), 48);
+    }
+
+    /// What tracking adds to every task the runtime allocates: the record
+    /// and the keys (see `TaskCell`). A zero-sized future shows it alone.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn tracking_adds_72_bytes_to_a_task() {
+        let registry = TaskRegistry::new();
+        let task = registry.instrument(std::future::pending::<()>(), TaskOptions::new());
+        assert_eq!(size_of_val(&task), 72);
+        assert_eq!(size_of::<LiveRecord>(), 48);
     }
 
     #[test]

@@ -89,9 +89,7 @@ impl Drop for PollToken {
 
 impl ExternalTask {
     pub(crate) fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>) -> Self {
-        let live = NonNull::from(Box::leak(Box::new(LiveRecord::new(
-            registry.precise_timing(),
-        ))));
+        let live = NonNull::from(Box::leak(Box::new(LiveRecord::new())));
         // SAFETY: the box is freed only in `Drop`, after `retire`.
         let cancelled = unsafe { registry.link(key, live) };
         let task = Self {
@@ -125,7 +123,7 @@ impl ExternalTask {
     /// tasks spawned during the poll record it as their parent.
     #[inline]
     pub fn poll_started(&self) -> PollToken {
-        let started_ns = self.record().poll_started();
+        let started_ns = self.record().poll_started(self.registry.precise_timing());
         let previous_task = enter_task(self.key.id());
         PollToken {
             started_ns,
@@ -138,7 +136,9 @@ impl ExternalTask {
     /// thread's current task is restored.
     #[inline]
     pub fn poll_ended(&self, token: PollToken) {
-        let spent = self.record().poll_ended_without_waker(token.started_ns);
+        let spent = self
+            .record()
+            .poll_ended_without_waker(token.started_ns, self.registry.precise_timing());
         self.registry.poll_took(self.site, spent); // diagnostics hook
         // Dropping the token restores the thread's previous current task.
         drop(token);

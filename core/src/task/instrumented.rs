@@ -46,17 +46,22 @@ enum Outcome<T> {
 /// is pinned, and unlinked by [`TaskCell::end`], which runs at the latest in
 /// `Drop` — before the pinned memory can be reused, as `Pin` guarantees —
 /// and also when the user's future panics while being dropped.
+///
+/// Every byte here is a byte more in every task the runtime allocates (and
+/// on tokio, whose task cells come in 128-byte steps, a few bytes can double
+/// a small task), so the cell is 72 bytes plus the future: the record (48),
+/// the id, the slot and site indices side by side, and the registry. Whether
+/// the record is linked is not kept: it is linked at the first poll, so a
+/// record with no polls counted and not ended is not linked yet.
 struct TaskCell<F> {
     live: LiveRecord,
-    /// The task's id and the slot of its entry in the registry.
-    key: TaskKey,
+    /// The task's id; with `slot`, its [`TaskKey`].
+    id: TaskId,
+    /// The slot of its entry in the registry's shard.
+    slot: u32,
     /// Its row in the site statistics (diagnostics hook).
     site: SiteRef,
     registry: Arc<TaskRegistry>,
-    /// The registry points at `live` (from the first poll until `end`).
-    linked: bool,
-    /// `inner` has been dropped and the task retired.
-    ended: bool,
     inner: ManuallyDrop<F>,
     /// The registry holds a pointer into the cell once it is pinned, so it
     /// must never be `Unpin`. This also makes the `&mut TaskCell` that
@@ -68,15 +73,18 @@ struct TaskCell<F> {
 impl<F> TaskCell<F> {
     fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>, inner: F) -> Self {
         Self {
-            live: LiveRecord::new(registry.precise_timing()),
-            key,
+            live: LiveRecord::new(),
+            id: key.id(),
+            slot: key.slot(),
             site,
             registry,
-            linked: false,
-            ended: false,
             inner: ManuallyDrop::new(inner),
             _pinned: PhantomPinned,
         }
+    }
+
+    fn key(&self) -> TaskKey {
+        TaskKey::from_parts(self.id, self.slot)
     }
 
     /// Drops the user's future (its destructor runs while the task still
@@ -84,11 +92,11 @@ impl<F> TaskCell<F> {
     /// panics, in which case the task is recorded as panicked and the panic
     /// resumed.
     fn end(&mut self, how: TaskEnd) {
-        debug_assert!(!self.ended, "a task ends once");
-        // Set first: a panicking destructor must not be run a second time.
-        self.ended = true;
+        // Marked first: a panicking destructor must not be run a second time.
+        let already = self.live.mark_ended();
+        debug_assert!(!already, "a task ends once");
         let dropped = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: `ended` was false, so `inner` was not dropped yet, and
+            // SAFETY: it was not ended, so `inner` was not dropped yet, and
             // it is never touched again. Dropping in place keeps `Pin`'s
             // promise for a pinned `inner`.
             unsafe { ManuallyDrop::drop(&mut self.inner) }
@@ -101,8 +109,9 @@ impl<F> TaskCell<F> {
             }
             (_, how) => how,
         };
-        let live = self.linked.then_some(&self.live);
-        self.registry.retire(self.key, live, how);
+        // A record that was never linked reads as no polls, no busy time
+        // and no cancel request, which is what the registry assumes then.
+        self.registry.retire(self.key(), Some(&self.live), how);
         if let Err(payload) = dropped {
             resume_unwind(payload);
         }
@@ -114,17 +123,19 @@ impl<F: Future> TaskCell<F> {
         // SAFETY: nothing below moves out of the cell: `inner` is re-pinned
         // and dropped in place, `live` is only used through `&`.
         let this = unsafe { self.get_unchecked_mut() };
-        if this.ended {
+        if this.live.is_ended() {
             // Polled again after it ended: a contract violation by the
             // caller, answered like `Fuse` would rather than panicking here.
             return Poll::Pending;
         }
-        if !this.linked {
-            this.linked = true;
+        // Not ended and no poll counted yet: this is the first poll (every
+        // later one follows a `poll_started`).
+        if this.live.polls() == 0 {
             // SAFETY: the cell is pinned from now on, so `live` keeps its
             // address, and `end` (run by `Drop` at the latest) retires the
-            // task before the memory can go.
-            let cancelled = unsafe { this.registry.link(this.key, NonNull::from(&this.live)) };
+            // task before the memory can go. Linked once: the poll below
+            // counts, or the task ends.
+            let cancelled = unsafe { this.registry.link(this.key(), NonNull::from(&this.live)) };
             if cancelled {
                 this.live.set_cancel_requested();
             }
@@ -136,8 +147,9 @@ impl<F: Future> TaskCell<F> {
             return Poll::Ready(Outcome::Cancelled);
         }
 
-        let started = this.live.poll_started();
-        let previous = enter_task(this.key.id());
+        let precise = this.registry.precise_timing();
+        let started = this.live.poll_started(precise);
+        let previous = enter_task(this.id);
         // SAFETY: `inner` is structurally pinned: never moved, dropped in
         // place by `end`.
         let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
@@ -148,18 +160,18 @@ impl<F: Future> TaskCell<F> {
             Ok(Poll::Pending) => {
                 // SAFETY: the runtime polls a task on one thread at a time,
                 // and this is that thread.
-                let spent = unsafe { this.live.poll_pending(started, cx.waker()) };
+                let spent = unsafe { this.live.poll_pending(started, precise, cx.waker()) };
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 Poll::Pending
             }
             Ok(Poll::Ready(output)) => {
-                let spent = this.live.poll_finished(started);
+                let spent = this.live.poll_finished(started, precise);
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 this.end(TaskEnd::Completed);
                 Poll::Ready(Outcome::Ready(output))
             }
             Err(payload) => {
-                let spent = this.live.poll_finished(started);
+                let spent = this.live.poll_finished(started, precise);
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 let message = panic_message(&*payload);
                 // Dropping a future that panicked mid-poll is what the
@@ -173,7 +185,7 @@ impl<F: Future> TaskCell<F> {
 
 impl<F> Drop for TaskCell<F> {
     fn drop(&mut self) {
-        if !self.ended {
+        if !self.live.is_ended() {
             // `retire` records `CancelledBy::Request` instead when a cancel
             // had been requested (the runtime carried it out by dropping).
             self.end(TaskEnd::Cancelled {
@@ -220,14 +232,14 @@ impl<F> Instrumented<F> {
 
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.key.id()
+        self.cell.id
     }
 
     /// The task's id and where the registry keeps it: what
     /// [`TaskRegistry::set_canceller`] needs to reach the task without a
     /// search once this future has been handed to the runtime.
     pub fn key(&self) -> TaskKey {
-        self.cell.key
+        self.cell.key()
     }
 
     /// Installs a runtime-specific way to stop this task, run (once) by
@@ -241,7 +253,7 @@ impl<F> Instrumented<F> {
     pub fn set_canceller(&self, cancel: impl FnOnce() + Send + 'static) {
         self.cell
             .registry
-            .install_canceller(self.cell.key, Canceller::new(cancel));
+            .install_canceller(self.cell.key(), Canceller::new(cancel));
     }
 
     /// Resolves to `Err(JoinError)` for a panic too, instead of resuming it:
@@ -271,7 +283,7 @@ impl<F> Instrumented<F> {
 impl<F> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("id", &self.cell.key.id())
+            .field("id", &self.cell.id)
             .finish_non_exhaustive()
     }
 }
@@ -280,7 +292,7 @@ impl<F: Future> Future for Instrumented<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.cell.key.id();
+        let id = self.cell.id;
         self.cell().poll_cell(cx).map(|outcome| match outcome {
             Outcome::Ready(output) => Ok(output),
             Outcome::Cancelled => Err(Cancelled(id)),
@@ -298,20 +310,20 @@ pub struct CatchPanics<F> {
 impl<F> CatchPanics<F> {
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.key.id()
+        self.cell.id
     }
 
     /// The task's id and where the registry keeps it; see
     /// [`Instrumented::key`].
     pub fn key(&self) -> TaskKey {
-        self.cell.key
+        self.cell.key()
     }
 }
 
 impl<F> fmt::Debug for CatchPanics<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CatchPanics")
-            .field("id", &self.cell.key.id())
+            .field("id", &self.cell.id)
             .finish_non_exhaustive()
     }
 }
@@ -320,7 +332,7 @@ impl<F: Future> Future for CatchPanics<F> {
     type Output = Result<F::Output, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.cell.key.id();
+        let id = self.cell.id;
         // SAFETY: structural pinning of the only field.
         let cell = unsafe { self.map_unchecked_mut(|this| &mut this.cell) };
         cell.poll_cell(cx).map(|outcome| match outcome {
@@ -344,20 +356,20 @@ pub struct RuntimeCancelled<F> {
 impl<F> RuntimeCancelled<F> {
     /// The id of the task this future is tracked as.
     pub fn id(&self) -> TaskId {
-        self.cell.key.id()
+        self.cell.id
     }
 
     /// The task's id and where the registry keeps it; see
     /// [`Instrumented::key`].
     pub fn key(&self) -> TaskKey {
-        self.cell.key
+        self.cell.key()
     }
 }
 
 impl<F> fmt::Debug for RuntimeCancelled<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuntimeCancelled")
-            .field("id", &self.cell.key.id())
+            .field("id", &self.cell.id)
             .finish_non_exhaustive()
     }
 }

@@ -32,14 +32,24 @@ use crate::{
 ///
 /// [`Instrumented`]: super::Instrumented
 pub(crate) struct LiveRecord {
-    state: AtomicU8,
-    cancel_requested: AtomicBool,
-    precise_timing: bool,
-    poll_thread: AtomicU32,
     polls: AtomicU64,
     busy_ns: AtomicU64,
     poll_started_ns: AtomicU64,
     waker: WakerSlot,
+    // The small fields share one 8-byte word (the compiler orders fields by
+    // alignment): the record is 48 bytes, and every byte of it is a byte
+    // more in every task the runtime allocates.
+    poll_thread: AtomicU32,
+    state: AtomicU8,
+    cancel_requested: AtomicBool,
+    /// Guards writes to `waker` against the monitor's clones (see
+    /// [`WakerSlot`]); here rather than in the slot so that it fills the
+    /// small-field word instead of padding the slot to 24 bytes.
+    waker_locked: AtomicBool,
+    /// The task has started ending (its owner's flag, never read by the
+    /// monitor; atomic only so that the monitor's shared reads of the
+    /// record never overlap a plain write).
+    ended: AtomicBool,
 }
 
 impl fmt::Debug for LiveRecord {
@@ -60,17 +70,34 @@ pub(crate) struct Timing {
 }
 
 impl LiveRecord {
-    pub(crate) fn new(precise_timing: bool) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            state: AtomicU8::new(TaskState::Idle.to_u8()),
-            cancel_requested: AtomicBool::new(false),
-            precise_timing,
-            poll_thread: AtomicU32::new(0),
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             poll_started_ns: AtomicU64::new(0),
             waker: WakerSlot::new(),
+            poll_thread: AtomicU32::new(0),
+            state: AtomicU8::new(TaskState::Idle.to_u8()),
+            cancel_requested: AtomicBool::new(false),
+            waker_locked: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the task as ending; returns whether it already was. Only the
+    /// task's owner (its wrapper) calls it.
+    #[inline]
+    pub(crate) fn mark_ended(&self) -> bool {
+        // Single writer: a plain load + store, no locked instruction.
+        let was = self.ended.load(Ordering::Relaxed);
+        self.ended.store(true, Ordering::Relaxed);
+        was
+    }
+
+    /// Whether [`mark_ended`](Self::mark_ended) has been called.
+    #[inline]
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -122,7 +149,7 @@ impl LiveRecord {
         // SeqCst pairs with the fence in `WakerSlot::store`: either we see
         // the newly stored waker below, or the poller sees this flag.
         self.cancel_requested.store(true, Ordering::SeqCst);
-        self.waker.cloned()
+        self.waker.cloned(&self.waker_locked)
     }
 
     /// Marks a cancel that was requested before the task was first polled
@@ -133,9 +160,12 @@ impl LiveRecord {
 
     // ---- poll path: only the thread currently polling the task calls these.
 
+    ///
+    /// `precise` is the registry's `precise_timing` setting (kept there,
+    /// not in every task's record).
     #[inline]
-    pub(crate) fn poll_started(&self) -> u64 {
-        let now = if self.precise_timing {
+    pub(crate) fn poll_started(&self, precise: bool) -> u64 {
+        let now = if precise {
             precise_now_ns()
         } else {
             coarse_now_ns()
@@ -161,10 +191,13 @@ impl LiveRecord {
     /// Only the thread currently polling the task may call it (the waker
     /// slot's single-writer rule, see [`WakerSlot::store`]).
     #[inline]
-    pub(crate) unsafe fn poll_pending(&self, started: u64, waker: &Waker) -> u64 {
-        let spent = self.add_busy_since(started);
+    pub(crate) unsafe fn poll_pending(&self, started: u64, precise: bool, waker: &Waker) -> u64 {
+        let spent = self.add_busy_since(started, precise);
         // SAFETY: forwarded from this function's contract.
-        unsafe { self.waker.store(waker, &self.cancel_requested) };
+        unsafe {
+            self.waker
+                .store(&self.waker_locked, waker, &self.cancel_requested)
+        };
         self.set_idle();
         spent
     }
@@ -172,23 +205,23 @@ impl LiveRecord {
     /// Ends a poll after which the task retires (it completed, panicked or
     /// was cancelled): only the busy time is left to add.
     #[inline]
-    pub(crate) fn poll_finished(&self, started: u64) -> u64 {
-        self.add_busy_since(started)
+    pub(crate) fn poll_finished(&self, started: u64, precise: bool) -> u64 {
+        self.add_busy_since(started, precise)
     }
 
     /// Ends a poll reported by a runtime hook: no waker is known (so there
     /// is none to keep), and whether the task will be polled again is only
     /// learnt later, so it goes back to `Idle` until told otherwise.
     #[inline]
-    pub(crate) fn poll_ended_without_waker(&self, started: u64) -> u64 {
-        let spent = self.add_busy_since(started);
+    pub(crate) fn poll_ended_without_waker(&self, started: u64, precise: bool) -> u64 {
+        let spent = self.add_busy_since(started, precise);
         self.set_idle();
         spent
     }
 
     #[inline]
-    fn add_busy_since(&self, started: u64) -> u64 {
-        let now = if self.precise_timing {
+    fn add_busy_since(&self, started: u64, precise: bool) -> u64 {
+        let now = if precise {
             precise_now_ns()
         } else {
             coarse_now_ns()
@@ -217,17 +250,18 @@ impl LiveRecord {
 /// on every registration. Here the common case — the runtime hands the same
 /// waker as last time — costs one `will_wake` comparison and no atomic RMW:
 /// the slot is written only by the polling thread, so that thread may read it
-/// without the lock; the lock only guards writes against the monitor's
-/// clones, and writes happen when the waker actually changes.
+/// without the lock; the lock (the record's `waker_locked`, passed to every
+/// method that needs it) only guards writes against the monitor's clones, and
+/// writes happen when the waker actually changes.
 struct WakerSlot {
-    locked: AtomicBool,
     waker: UnsafeCell<Option<Waker>>,
 }
 
-// SAFETY: `waker` is written only while `locked` is held and only by the
-// thread polling the task (`store`'s contract); other threads read (clone)
-// it only while holding `locked`, and the polling thread's unlocked read
-// cannot race with a write because it is the only writer.
+// SAFETY: `waker` is written only while its record's `waker_locked` is held
+// and only by the thread polling the task (`store`'s contract); other threads
+// read (clone) it only while holding that lock, and the polling thread's
+// unlocked read cannot race with a write because it is the only writer. The
+// slot is private to `LiveRecord`, which always passes its own lock.
 unsafe impl Sync for WakerSlot {}
 
 /// Releases the slot's spinlock when dropped, so a panicking
@@ -243,14 +277,12 @@ impl Drop for SlotGuard<'_> {
 impl WakerSlot {
     fn new() -> Self {
         Self {
-            locked: AtomicBool::new(false),
             waker: UnsafeCell::new(None),
         }
     }
 
-    fn lock(&self) -> SlotGuard<'_> {
-        while self
-            .locked
+    fn lock(locked: &AtomicBool) -> SlotGuard<'_> {
+        while locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
@@ -259,7 +291,7 @@ impl WakerSlot {
             #[cfg(not(monitor_loom))]
             std::hint::spin_loop();
         }
-        SlotGuard(&self.locked)
+        SlotGuard(locked)
     }
 
     /// Keeps `waker` unless the slot already holds one that wakes the same
@@ -270,9 +302,9 @@ impl WakerSlot {
     /// Only one thread at a time may call `store` on a given slot — the one
     /// polling the task, which the runtime guarantees is a single thread at
     /// a time. The unlocked read of the current waker relies on there being
-    /// no concurrent writer.
+    /// no concurrent writer. `locked` is the slot's lock (its record's).
     #[inline]
-    unsafe fn store(&self, waker: &Waker, cancel_requested: &AtomicBool) {
+    unsafe fn store(&self, locked: &AtomicBool, waker: &Waker, cancel_requested: &AtomicBool) {
         let same = self.waker.with(|slot| {
             // SAFETY: we are the only writer (this function's contract), so
             // reading without the lock cannot observe a write in progress.
@@ -287,7 +319,7 @@ impl WakerSlot {
         // slow or panic; neither must happen with the lock held.
         let new = waker.clone();
         let old = {
-            let _guard = self.lock();
+            let _guard = Self::lock(locked);
             // SAFETY: the lock excludes readers; we are the only writer.
             self.waker.with_mut(|slot| unsafe { (*slot).replace(new) })
         };
@@ -301,8 +333,9 @@ impl WakerSlot {
         }
     }
 
-    fn cloned(&self) -> Option<Waker> {
-        let _guard = self.lock();
+    /// A clone of the kept waker, taken under `locked` (the slot's lock).
+    fn cloned(&self, locked: &AtomicBool) -> Option<Waker> {
+        let _guard = Self::lock(locked);
         // SAFETY: the lock excludes the writer. If `clone` panics, the
         // guard still unlocks.
         self.waker.with(|slot| unsafe { (*slot).clone() })
