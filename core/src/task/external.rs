@@ -89,7 +89,9 @@ impl Drop for PollToken {
 
 impl ExternalTask {
     pub(crate) fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>) -> Self {
-        let live = NonNull::from(Box::leak(Box::new(LiveRecord::new())));
+        let live = NonNull::from(Box::leak(Box::new(LiveRecord::new(
+            registry.precise_timing(),
+        ))));
         // SAFETY: the box is freed only in `Drop`, after `retire`.
         let cancelled = unsafe { registry.link(key, live) };
         let task = Self {
@@ -123,7 +125,7 @@ impl ExternalTask {
     /// tasks spawned during the poll record it as their parent.
     #[inline]
     pub fn poll_started(&self) -> PollToken {
-        let started_ns = self.record().poll_started(self.registry.precise_timing());
+        let started_ns = self.record().poll_started();
         let previous_task = enter_task(self.key.id());
         PollToken {
             started_ns,
@@ -136,9 +138,7 @@ impl ExternalTask {
     /// thread's current task is restored.
     #[inline]
     pub fn poll_ended(&self, token: PollToken) {
-        let spent = self
-            .record()
-            .poll_ended_without_waker(token.started_ns, self.registry.precise_timing());
+        let spent = self.record().poll_ended_without_waker(token.started_ns);
         self.registry.poll_took(self.site, spent); // diagnostics hook
         // Dropping the token restores the thread's previous current task.
         drop(token);

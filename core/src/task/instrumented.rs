@@ -73,7 +73,7 @@ struct TaskCell<F> {
 impl<F> TaskCell<F> {
     fn new(key: TaskKey, site: SiteRef, registry: Arc<TaskRegistry>, inner: F) -> Self {
         Self {
-            live: LiveRecord::new(),
+            live: LiveRecord::new(registry.precise_timing()),
             id: key.id(),
             slot: key.slot(),
             site,
@@ -147,8 +147,7 @@ impl<F: Future> TaskCell<F> {
             return Poll::Ready(Outcome::Cancelled);
         }
 
-        let precise = this.registry.precise_timing();
-        let started = this.live.poll_started(precise);
+        let started = this.live.poll_started();
         let previous = enter_task(this.id);
         // SAFETY: `inner` is structurally pinned: never moved, dropped in
         // place by `end`.
@@ -160,18 +159,18 @@ impl<F: Future> TaskCell<F> {
             Ok(Poll::Pending) => {
                 // SAFETY: the runtime polls a task on one thread at a time,
                 // and this is that thread.
-                let spent = unsafe { this.live.poll_pending(started, precise, cx.waker()) };
+                let spent = unsafe { this.live.poll_pending(started, cx.waker()) };
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 Poll::Pending
             }
             Ok(Poll::Ready(output)) => {
-                let spent = this.live.poll_finished(started, precise);
+                let spent = this.live.poll_finished(started);
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 this.end(TaskEnd::Completed);
                 Poll::Ready(Outcome::Ready(output))
             }
             Err(payload) => {
-                let spent = this.live.poll_finished(started, precise);
+                let spent = this.live.poll_finished(started);
                 this.registry.poll_took(this.site, spent); // diagnostics hook
                 let message = panic_message(&*payload);
                 // Dropping a future that panicked mid-poll is what the

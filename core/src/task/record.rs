@@ -46,11 +46,16 @@ pub(crate) struct LiveRecord {
     /// [`WakerSlot`]); here rather than in the slot so that it fills the
     /// small-field word instead of padding the slot to 24 bytes.
     waker_locked: AtomicBool,
-    /// The task has started ending (its owner's flag, never read by the
-    /// monitor; atomic only so that the monitor's shared reads of the
-    /// record never overlap a plain write).
-    ended: AtomicBool,
+    /// [`PRECISE`] (fixed at creation) and [`ENDED`] (set by the task's
+    /// owner; never read by the monitor, atomic only so that the monitor's
+    /// shared reads of the record never overlap a plain write).
+    flags: AtomicU8,
 }
+
+/// [`LiveRecord::flags`]: the poll path reads the precise clock.
+const PRECISE: u8 = 1;
+/// [`LiveRecord::flags`]: the task has started ending.
+const ENDED: u8 = 2;
 
 impl fmt::Debug for LiveRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,7 +75,7 @@ pub(crate) struct Timing {
 }
 
 impl LiveRecord {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(precise_timing: bool) -> Self {
         Self {
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
@@ -80,7 +85,7 @@ impl LiveRecord {
             state: AtomicU8::new(TaskState::Idle.to_u8()),
             cancel_requested: AtomicBool::new(false),
             waker_locked: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
+            flags: AtomicU8::new(if precise_timing { PRECISE } else { 0 }),
         }
     }
 
@@ -89,15 +94,22 @@ impl LiveRecord {
     #[inline]
     pub(crate) fn mark_ended(&self) -> bool {
         // Single writer: a plain load + store, no locked instruction.
-        let was = self.ended.load(Ordering::Relaxed);
-        self.ended.store(true, Ordering::Relaxed);
-        was
+        let flags = self.flags.load(Ordering::Relaxed);
+        self.flags.store(flags | ENDED, Ordering::Relaxed);
+        flags & ENDED != 0
     }
 
     /// Whether [`mark_ended`](Self::mark_ended) has been called.
     #[inline]
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.flags.load(Ordering::Relaxed) & ENDED != 0
+    }
+
+    /// Whether polls read the precise clock (the registry's
+    /// `precise_timing`, copied at creation).
+    #[inline]
+    fn precise(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & PRECISE != 0
     }
 
     #[inline]
@@ -105,6 +117,7 @@ impl LiveRecord {
         TaskState::from_u8(self.state.load(Ordering::Acquire))
     }
 
+    #[inline]
     pub(crate) fn polls(&self) -> u64 {
         self.polls.load(Ordering::Relaxed)
     }
@@ -160,12 +173,9 @@ impl LiveRecord {
 
     // ---- poll path: only the thread currently polling the task calls these.
 
-    ///
-    /// `precise` is the registry's `precise_timing` setting (kept there,
-    /// not in every task's record).
     #[inline]
-    pub(crate) fn poll_started(&self, precise: bool) -> u64 {
-        let now = if precise {
+    pub(crate) fn poll_started(&self) -> u64 {
+        let now = if self.precise() {
             precise_now_ns()
         } else {
             coarse_now_ns()
@@ -191,8 +201,8 @@ impl LiveRecord {
     /// Only the thread currently polling the task may call it (the waker
     /// slot's single-writer rule, see [`WakerSlot::store`]).
     #[inline]
-    pub(crate) unsafe fn poll_pending(&self, started: u64, precise: bool, waker: &Waker) -> u64 {
-        let spent = self.add_busy_since(started, precise);
+    pub(crate) unsafe fn poll_pending(&self, started: u64, waker: &Waker) -> u64 {
+        let spent = self.add_busy_since(started);
         // SAFETY: forwarded from this function's contract.
         unsafe {
             self.waker
@@ -205,23 +215,23 @@ impl LiveRecord {
     /// Ends a poll after which the task retires (it completed, panicked or
     /// was cancelled): only the busy time is left to add.
     #[inline]
-    pub(crate) fn poll_finished(&self, started: u64, precise: bool) -> u64 {
-        self.add_busy_since(started, precise)
+    pub(crate) fn poll_finished(&self, started: u64) -> u64 {
+        self.add_busy_since(started)
     }
 
     /// Ends a poll reported by a runtime hook: no waker is known (so there
     /// is none to keep), and whether the task will be polled again is only
     /// learnt later, so it goes back to `Idle` until told otherwise.
     #[inline]
-    pub(crate) fn poll_ended_without_waker(&self, started: u64, precise: bool) -> u64 {
-        let spent = self.add_busy_since(started, precise);
+    pub(crate) fn poll_ended_without_waker(&self, started: u64) -> u64 {
+        let spent = self.add_busy_since(started);
         self.set_idle();
         spent
     }
 
     #[inline]
-    fn add_busy_since(&self, started: u64, precise: bool) -> u64 {
-        let now = if precise {
+    fn add_busy_since(&self, started: u64) -> u64 {
+        let now = if self.precise() {
             precise_now_ns()
         } else {
             coarse_now_ns()
