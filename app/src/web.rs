@@ -161,7 +161,8 @@ fn render(status: &AppStatus, page: Option<&PageContext<'_>>) -> Markup {
                 }
             }
         }
-        p { "The same as the console's " code { "app --json" } "; actions are the "
+        p { "The same as the console's " code { "app --json" } " and as "
+            a href="/api/x/app" { "/api/x/app" } " (JSON); actions are the "
             code { "schedule run|pause|resume NAME" } " and " code { "emit SIGNAL [MESSAGE]" }
             " commands." }
     }
@@ -182,6 +183,11 @@ impl WebExtension for AppPage {
 
     fn render_page(&self, page: &PageContext<'_>) -> Markup {
         render(&status(&self.ctx), Some(page))
+    }
+
+    /// What the console's `app --json` prints, at `GET /api/x/app`.
+    fn to_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(status(&self.ctx)).ok()
     }
 
     /// `run`, `pause`, `resume` (field `schedule`) and `emit` (fields

@@ -117,6 +117,25 @@ fn the_app_page_shows_schedules_servers_signals_and_its_buttons_act_like_the_com
             .iter()
             .any(|s| s.name == "tick" && s.paused)
     );
+    // The same facts for programs, next to the page.
+    assert!(
+        paused.body.contains("href=\"/api/x/app\""),
+        "linked from the page"
+    );
+    let api = get(addr, "/api/x/app");
+    assert_eq!(api.status, 200, "{api:?}");
+    let json: serde_json::Value = serde_json::from_str(&api.body).expect("JSON");
+    let tick = json["schedules"]
+        .as_array()
+        .and_then(|schedules| schedules.iter().find(|s| s["name"] == "tick"))
+        .unwrap_or_else(|| panic!("no schedule tick in {json}"));
+    assert_eq!(tick["paused"], true, "{json}");
+    let echo_row = json["servers"]
+        .as_array()
+        .and_then(|servers| servers.iter().find(|s| s["name"] == "echo"))
+        .unwrap_or_else(|| panic!("no server echo in {json}"));
+    assert_eq!(echo_row["address"], echo.to_string(), "{json}");
+    assert_eq!(echo_row["live_connections"], 1, "{json}");
     let mut console = demo_support::client::ConsoleClient::connect(monitor.tcp_addr().unwrap())
         .expect("a console session");
     assert_eq!(

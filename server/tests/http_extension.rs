@@ -46,6 +46,9 @@ impl WebExtension for Counter {
     fn render(&self) -> Markup {
         html! { p id="count" { "count " (self.count.load(Ordering::SeqCst)) } }
     }
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "count": self.count.load(Ordering::SeqCst) }))
+    }
     fn render_page(&self, page: &PageContext<'_>) -> Markup {
         html! {
             (self.render())
@@ -304,4 +307,50 @@ fn act_can_be_called_directly_and_the_form_says_what_is_missing() {
             "the page /x/plain has no action \"x\"".into()
         ))
     );
+}
+
+#[test]
+fn an_extension_page_has_a_json_twin_behind_the_same_authentication() {
+    let app = App::new(false, None);
+    post_form(
+        app.addr(),
+        "/x/counter/add",
+        &[],
+        &format!("csrf={}&by=4", csrf_of(&get(app.addr(), "/x/counter").body)),
+    );
+    let json = get(app.addr(), "/api/x/counter");
+    assert_eq!(json.status, 200, "{json:?}");
+    assert!(
+        json.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(value, serde_json::json!({ "count": 4 }));
+
+    // A page that keeps the default has none, and says where the page is.
+    let plain = get(app.addr(), "/api/x/plain").assert_error(404);
+    assert!(
+        plain.contains("no JSON view") && plain.contains("/x/plain"),
+        "{plain}"
+    );
+    // An unknown page names the ones there are.
+    let unknown = get(app.addr(), "/api/x/nope").assert_error(404);
+    assert!(unknown.contains("/x/counter"), "{unknown}");
+    // Only GET.
+    request(app.addr(), "POST", "/api/x/counter", &[], b"").assert_error(405);
+
+    // With a token: a program without it gets 401 (not the login page), and
+    // the bearer token opens it.
+    let guarded = App::new(false, Some(TOKEN));
+    get(guarded.addr(), "/api/x/counter").assert_error(401);
+    let bearer = format!("Bearer {TOKEN}");
+    let with_token = request(
+        guarded.addr(),
+        "GET",
+        "/api/x/counter",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(with_token.status, 200, "{with_token:?}");
 }

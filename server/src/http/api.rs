@@ -279,6 +279,18 @@ pub(super) fn lints(ctx: &Ctx<'_>) -> Result<Response<Body>, HttpError> {
     json_ok(&monitor_core::lints(&*ctx.state.shared.introspect))
 }
 
+/// `GET /api/x/{slug}`: an extension page's facts as JSON
+/// ([`WebExtension::to_json`](super::WebExtension::to_json)).
+pub(super) fn extension(ctx: &Ctx<'_>, slug: &str) -> Result<Response<Body>, HttpError> {
+    let extension = super::pages::find_extension(ctx, slug)?;
+    match extension.to_json() {
+        Some(value) => json_ok(&value),
+        None => Err(HttpError::not_found(format!(
+            "the page /x/{slug} has no JSON view; open /x/{slug} for the page itself"
+        ))),
+    }
+}
+
 /// `GET /api/session`: how this request was authenticated and the CSRF
 /// token state changes need (programs without a bearer token read it here;
 /// a page of another site cannot, as the answer carries no CORS header).

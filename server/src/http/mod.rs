@@ -158,6 +158,9 @@ pub const READ_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 ///             (page.action_form("add", html! { input type="number" name="by" value="1"; }, "Add"))
 ///         }
 ///     }
+///     fn to_json(&self) -> Option<serde_json::Value> {
+///         Some(serde_json::json!({ "count": self.0.load(Ordering::Relaxed) }))
+///     }
 ///     fn act<'a>(&'a self, action: &'a str, form: &'a ActionForm) -> ActionFuture<'a> {
 ///         Box::pin(async move {
 ///             if action != "add" {
@@ -187,6 +190,13 @@ pub trait WebExtension: Send + Sync + 'static {
     fn render_page(&self, page: &PageContext<'_>) -> maud::Markup {
         let _ = page;
         self.render()
+    }
+    /// The page's facts as JSON, for programs: served at `GET /api/x/{slug}`
+    /// behind the same authentication as the rest of the JSON API. Return
+    /// what [`render`](WebExtension::render) shows, as data. Default: none,
+    /// and that path answers 404 saying the page has no JSON view.
+    fn to_json(&self) -> Option<serde_json::Value> {
+        None
     }
     /// Performs `action` (the last segment of `POST /x/{slug}/{action}`)
     /// with the form's fields, after the server checked authentication and
@@ -622,6 +632,7 @@ async fn route(
         (&Method::GET, ["api", "lints"]) => api::lints(&ctx),
         (&Method::GET, ["api", "session"]) => api::session(&ctx),
         (&Method::GET, ["api", "namespace"]) => api::namespace(&ctx),
+        (&Method::GET, ["api", "x", slug]) => api::extension(&ctx, slug),
         (&Method::POST, ["api", "namespace", name]) => {
             ctx.state
                 .guard
@@ -715,6 +726,7 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         | ["lints"]
         | ["api", "session"]
         | ["api", "namespace"]
+        | ["api", "x", _]
         | ["metrics"]
         | ["tasks", _]
         | ["stats"]
@@ -740,8 +752,8 @@ fn no_route(method: &Method, segments: &[&str]) -> HttpError {
         .with_header(header::ALLOW, allowed),
         None => HttpError::not_found(format!(
             "no such page or API route: /{}; see / for the web UI and /api/tasks, \
-             /api/terminated, /api/stats, /api/sites, /api/lints, /api/namespace, /metrics \
-             for programs",
+             /api/terminated, /api/stats, /api/sites, /api/lints, /api/namespace, \
+             /api/x/PAGE (an extension page's data), /metrics for programs",
             segments.join("/")
         )),
     }
