@@ -325,8 +325,7 @@ fn an_extension_page_has_a_json_twin_behind_the_same_authentication() {
             .unwrap()
             .starts_with("application/json")
     );
-    let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
-    assert_eq!(value, serde_json::json!({ "count": 4 }));
+    assert_eq!(json.json(), serde_json::json!({ "count": 4 }));
 
     // A page that keeps the default has none, and says where the page is.
     let plain = get(app.addr(), "/api/x/plain").assert_error(404);
