@@ -37,6 +37,12 @@ impl WebExtension for TokioWeb {
         "tokio runtime"
     }
 
+    /// The same figures at `GET /api/x/tokio` (what `stats --json` shows
+    /// of the runtime).
+    fn to_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(runtime_stats(&self.handle)).ok()
+    }
+
     fn render(&self) -> Markup {
         let stats = runtime_stats(&self.handle);
         html! {

@@ -56,6 +56,12 @@ fn runtime_metrics_are_a_page_and_in_metrics_even_with_every_worker_blocked() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("multi_thread") && page.contains("Global queue depth"));
     assert!(get(addr, "/").contains("href=\"/x/tokio\""), "linked");
+    let json = get(addr, "/api/x/tokio");
+    assert!(json.starts_with("HTTP/1.1 200"), "{json}");
+    let body = json.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let stats: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(stats["workers"], 2, "{stats}");
+    assert_eq!(stats["flavor"], "multi_thread", "{stats}");
     release.send(()).unwrap();
     release.send(()).unwrap();
     drop(monitor);
