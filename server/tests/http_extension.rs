@@ -338,6 +338,14 @@ fn an_extension_page_has_a_json_twin_behind_the_same_authentication() {
     assert!(unknown.contains("/x/counter"), "{unknown}");
     // Only GET.
     request(app.addr(), "POST", "/api/x/counter", &[], b"").assert_error(405);
+    // Hostile slugs: quoted back as JSON text, never as markup, and the
+    // listener keeps serving.
+    let odd = get(app.addr(), "/api/x/%3Cscript%3E\"").assert_error(404);
+    assert!(!odd.contains("<script>"), "{odd}");
+    let long = format!("/api/x/{}", "a".repeat(4000));
+    let answer = get(app.addr(), &long);
+    assert!(matches!(answer.status, 404 | 414 | 431), "{answer:?}");
+    assert_eq!(get(app.addr(), "/api/x/counter").status, 200);
 
     // With a token: a program without it gets 401 (not the login page), and
     // the bearer token opens it.
